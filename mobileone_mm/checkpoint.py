@@ -1,0 +1,75 @@
+"""Weights-only checkpoint loading for mmengine, with an explicit allow-list.
+
+torch >= 2.6 unpickles with ``weights_only=True`` by default, and mmengine
+0.10.7 calls ``torch.load`` without the argument, so its own runner checkpoints
+(which pickle a message hub with numpy values and ``HistoryBuffer`` s) fail to
+load on resume, ``load_from`` and ``Pretrained`` init. Instead of switching the
+check off, every mmengine checkpoint loader runs inside
+``torch.serialization.safe_globals`` with just the globals those checkpoints
+name; a pickle that names anything else is refused.
+"""
+import builtins
+import codecs
+import collections
+import functools
+import pickle
+from typing import Any, Callable, List
+
+import numpy as np
+import torch
+from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """Raised for a checkpoint whose pickle names a global outside the allow-list."""
+
+
+def allowed_checkpoint_globals() -> List[Any]:
+    """The globals that mmengine's runner checkpoints name besides tensors and plain containers.
+
+    ``getattr`` is there because a ``HistoryBuffer`` pickles its statistics
+    methods as ``getattr(HistoryBuffer, 'min')``. It is safe in this list: the
+    weights-only unpickler only calls callables that are themselves allowed,
+    so what ``getattr`` returns can be stored but never called.
+    """
+    numpy_dtype_classes = [type(np.dtype(name)) for name in ('float16', 'float32', 'float64', 'int32', 'int64',
+                                                              'uint8', 'bool')]
+    return [
+        HistoryBuffer,
+        builtins.getattr,
+        codecs.encode,  # bytes of numpy arrays and scalars
+        collections.OrderedDict,
+        collections.Counter,
+        np.dtype,
+        *numpy_dtype_classes,  # numpy >= 1.25 builds dtypes through their class
+        np.ndarray,
+        np._core.multiarray._reconstruct,
+        np._core.multiarray.scalar,
+    ]
+
+
+def with_allow_list(loader: Callable) -> Callable:
+    """Wraps an mmengine checkpoint loader so it unpickles weights-only with the allow-list."""
+
+    @functools.wraps(loader)
+    def load(filename: str, *args, **kwargs) -> Any:
+        with torch.serialization.safe_globals(allowed_checkpoint_globals()):
+            try:
+                return loader(filename, *args, **kwargs)
+            except pickle.UnpicklingError as error:
+                raise UnsafeCheckpointError(
+                    f'refused to load checkpoint {filename!r}: its pickle names a global outside mobileone_mm\'s '
+                    'allow-list for weights-only loading, and a pickle can run code. If you trust the file, '
+                    'add the global with torch.serialization.add_safe_globals. Details: '
+                    f'{error}') from error
+
+    load.uses_allow_list = True
+    return load
+
+
+def install_safe_checkpoint_loading() -> None:
+    """Re-registers every mmengine checkpoint scheme with the allow-list; idempotent."""
+    for prefix, loader in list(CheckpointLoader._schemes.items()):
+        if not getattr(loader, 'uses_allow_list', False):
+            CheckpointLoader.register_scheme(prefix, with_allow_list(loader), force=True)

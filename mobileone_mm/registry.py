@@ -1,0 +1,25 @@
+"""The ``mobileone_mm`` registry scope and the registration in mmdet and mmseg.
+
+``MODELS`` is a child of mmengine's root registry, so ``type='mobileone_mm.MobileOne'``
+resolves from mmpretrain, mmdet and mmseg alike. mmdet and mmseg also get the plain
+name ``type='MobileOne'``; mmpretrain keeps its own ``MobileOne`` under that name.
+"""
+import importlib
+
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import Registry
+
+MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mobileone_mm', locations=['mobileone_mm'])
+
+FRAMEWORKS_WITH_PLAIN_NAME = ('mmdet', 'mmseg')
+
+
+def register_backbone(backbone: type) -> None:
+    """Registers ``backbone`` in this scope and, by its plain name, in mmdet and mmseg when installed."""
+    MODELS.register_module(module=backbone)
+    for framework in FRAMEWORKS_WITH_PLAIN_NAME:
+        try:
+            framework_models = importlib.import_module(f'{framework}.registry').MODELS
+        except ImportError:
+            continue
+        framework_models.register_module(module=backbone)
