@@ -1,0 +1,4 @@
+# MobileOne-S3 on ImageNet-1k: the S4 recipe (progressive training).
+_base_ = './mobileone_s4_8xb32_in1k.py'
+
+model = dict(backbone=dict(arch='s3'), head=dict(in_channels=2048))

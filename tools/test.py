@@ -1,0 +1,36 @@
+"""Evaluate a checkpoint of a MobileOne config of mmpretrain, mmdet or mmseg.
+
+Example:
+    python tools/test.py configs/retinanet_mobileone_s4_coco.py work_dirs/retina/epoch_12.pth --out preds.pkl
+"""
+import argparse
+
+from mmengine.config import DictAction
+
+from mobileone_mm.runner import build_runner, configure_testing, load_config
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='test config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where logs and metrics go')
+    parser.add_argument('--out', help='dump the predictions to this .pkl file')
+    parser.add_argument('--show-dir', help='draw the predictions into this folder')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. test_dataloader.batch_size=1')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='job launcher for distributed testing')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
+    cfg = configure_testing(cfg, args.checkpoint, out=args.out, show_dir=args.show_dir)
+    build_runner(cfg).test()
+
+
+if __name__ == '__main__':
+    main()
