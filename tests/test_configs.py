@@ -1,0 +1,128 @@
+"""Every shipped config builds its framework's model around this MobileOne and computes a loss."""
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
+from mobileone_mm import MobileOne, arch_channels
+
+CONFIG_DIR = Path(__file__).parents[1] / 'configs'
+TASK_CONFIGS = sorted(p.name for p in CONFIG_DIR.glob('*.py'))
+DEMO_CONFIGS = sorted(f'demo/{p.name}' for p in (CONFIG_DIR / 'demo').glob('*.py'))
+SCOPE_OF_PREFIX = {'mobileone_s': 'mmpretrain', 'retinanet_': 'mmdet', 'deeplabv3_': 'mmseg'}
+
+
+def load(name: str) -> Config:
+    return Config.fromfile(CONFIG_DIR / name)
+
+
+def build_model(cfg: Config) -> torch.nn.Module:
+    scope = cfg.default_scope
+    if scope == 'mmpretrain':
+        from mmpretrain.registry import MODELS
+    elif scope == 'mmdet':
+        from mmdet.registry import MODELS
+    else:
+        from mmseg.registry import MODELS
+    with DefaultScope.overwrite_default_scope(scope):
+        return MODELS.build(cfg.model)
+
+
+def tiny_batch(scope: str, num_classes: int, size: int = 128) -> dict:
+    """Two random uint8 images with ground truth of the framework's own data-sample type."""
+    generator = torch.Generator().manual_seed(0)
+    inputs = [torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=generator) for _ in range(2)]
+    meta = dict(img_shape=(size, size), ori_shape=(size, size), pad_shape=(size, size), scale_factor=(1.0, 1.0))
+    samples = []
+    for index in range(2):
+        if scope == 'mmpretrain':
+            from mmpretrain.structures import DataSample
+            samples.append(DataSample().set_gt_label(index % num_classes))
+        elif scope == 'mmdet':
+            from mmdet.structures import DetDataSample
+            from mmengine.structures import InstanceData
+            sample = DetDataSample(metainfo=meta)
+            sample.gt_instances = InstanceData(bboxes=torch.tensor([[10.0, 20.0, 70.0, 90.0]]),
+                                               labels=torch.tensor([index % num_classes]))
+            samples.append(sample)
+        else:
+            from mmengine.structures import PixelData
+            from mmseg.structures import SegDataSample
+            sample = SegDataSample(metainfo=meta)
+            label = torch.zeros(1, size, size, dtype=torch.long)
+            label[:, 20:80, 30:90] = index % num_classes + 1
+            sample.gt_sem_seg = PixelData(data=label)
+            samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def num_classes_of(cfg: Config) -> int:
+    if cfg.default_scope == 'mmpretrain':
+        return cfg.model.head.num_classes
+    if cfg.default_scope == 'mmdet':
+        return cfg.model.bbox_head.num_classes
+    return cfg.model.decode_head.num_classes
+
+
+@pytest.mark.parametrize('name', TASK_CONFIGS + DEMO_CONFIGS)
+def test_config_builds_this_mobileone_and_computes_a_loss(name):
+    cfg = load(name)
+    assert cfg.custom_imports == dict(imports=['mobileone_mm'], allow_failed_imports=False)
+    expected_scope = next(s for prefix, s in SCOPE_OF_PREFIX.items() if Path(name).name.startswith(prefix))
+    assert cfg.default_scope == expected_scope  # inherited from the framework, never set here
+    assert 'import ' not in (CONFIG_DIR / name).read_text()
+    model = build_model(cfg)
+    assert type(model.backbone) is MobileOne
+    model.train()
+    batch = model.data_preprocessor(tiny_batch(cfg.default_scope, num_classes_of(cfg)), True)
+    losses = model(**batch, mode='loss')
+    total = sum(sum(v) if isinstance(v, list) else v for k, v in losses.items() if 'loss' in k).sum()
+    assert torch.isfinite(total) and total > 0
+    total.backward()
+    assert model.backbone.stage4[-1].branch_conv_list[0].conv.weight.grad is not None
+
+
+@pytest.mark.parametrize('name', [n for n in TASK_CONFIGS if n.startswith('retinanet_')])
+def test_retinanet_fpn_reads_stages_2_to_4_of_the_arch(name):
+    cfg = load(name)
+    assert cfg.model.backbone.out_indices == (1, 2, 3)
+    assert cfg.model.neck.in_channels == list(arch_channels(cfg.model.backbone.arch)[2:])
+    assert cfg.model.neck.start_level == 0
+
+
+@pytest.mark.parametrize('name', [n for n in TASK_CONFIGS if n.startswith('deeplabv3_')])
+def test_deeplabv3_is_output_stride_8_with_heads_on_the_arch_channels(name):
+    cfg = load(name)
+    backbone = cfg.model.backbone
+    assert (backbone.strides, backbone.dilations) == ((2, 2, 1, 1), (1, 1, 2, 4))
+    channels = arch_channels(backbone.arch)[1:]
+    assert cfg.model.decode_head.in_channels == channels[cfg.model.decode_head.in_index]
+    assert cfg.model.auxiliary_head.in_channels == channels[cfg.model.auxiliary_head.in_index]
+
+
+@pytest.mark.parametrize('name', [n for n in TASK_CONFIGS if n.startswith('mobileone_s')])
+def test_imagenet_configs_follow_the_paper_recipe(name):
+    cfg = load(name)
+    arch = cfg.model.backbone.arch
+    assert name == f'mobileone_{arch}_8xb32_in1k.py'
+    assert cfg.model.head.in_channels == arch_channels(arch)[-1]
+    assert cfg.model.head.loss == dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original')
+    assert cfg.optim_wrapper.optimizer.type == 'SGD'
+    schedulers = {s.type: s for s in cfg.param_scheduler}
+    assert 'CosineAnnealingLR' in schedulers
+    weight_decay = schedulers['CosineAnnealingParamScheduler']
+    assert (cfg.optim_wrapper.optimizer.weight_decay, weight_decay.eta_min) == (1e-4, 1e-5)
+    hooks = {h.type: h for h in cfg.custom_hooks}
+    assert hooks['EMAHook'].momentum == pytest.approx(1 - 0.9995)
+    if arch in ('s0', 's1'):
+        assert 'SwitchRecipeHook' not in hooks
+        assert [t.type for t in cfg.train_dataloader.dataset.pipeline] == [
+            'LoadImageFromFile', 'RandomResizedCrop', 'RandomFlip', 'PackInputs']
+    else:  # progressive: size and augmentation strength grow together
+        stages = [cfg.train_dataloader.dataset.pipeline] + [s.pipeline for s in hooks['SwitchRecipeHook'].schedule]
+        sizes = [next(t.scale for t in p if t.type == 'RandomResizedCrop') for p in stages]
+        magnitudes = [next(t.magnitude_level for t in p if t.type == 'RandAugment') for p in stages]
+        assert sizes == [160, 192, 224]
+        assert magnitudes == sorted(magnitudes) and len(set(magnitudes)) == 3
