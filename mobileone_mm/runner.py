@@ -7,6 +7,7 @@ CPU, ``torchrun`` and SLURM launches behave as in the frameworks' own tools.
 import os.path as osp
 from typing import Optional
 
+import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -90,7 +91,24 @@ def configure_testing(cfg: Config, checkpoint: str, out: Optional[str] = None,
 
 def build_runner(cfg: Config) -> Runner:
     """Builds the runner the config asks for (``runner_type``) or mmengine's ``Runner``."""
+    prepare_cpu_distributed(cfg)
     if 'runner_type' in cfg:
         from mmengine.registry import RUNNERS
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def prepare_cpu_distributed(cfg: Config) -> None:
+    """Lets ``torchrun`` processes without CUDA train on CPU, with the gloo backend.
+
+    mmengine's ``pytorch`` launcher assumes one GPU per process: it calls
+    ``torch.cuda.set_device`` and gives DDP ``device_ids=[LOCAL_RANK]``. Without
+    CUDA this starts the process group itself (mmengine then skips its own) and
+    wraps the model in DDP without device ids. Nothing changes where CUDA is.
+    """
+    if cfg.get('launcher') != 'pytorch' or torch.cuda.is_available():
+        return
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend='gloo')
+    wrapper = dict(type='MMDistributedDataParallel', broadcast_buffers=False, **(cfg.get('model_wrapper_cfg') or {}))
+    cfg.model_wrapper_cfg = dict(wrapper, device_ids=None)

@@ -1,9 +1,12 @@
 """Evaluate a checkpoint of a MobileOne config of mmpretrain, mmdet or mmseg.
 
+The metrics are logged and, as the last line, printed as JSON.
+
 Example:
     python tools/test.py configs/retinanet_mobileone_s4_coco.py work_dirs/retina/epoch_12.pth --out preds.pkl
 """
 import argparse
+import json
 
 from mmengine.config import DictAction
 
@@ -29,7 +32,8 @@ def main() -> None:
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     cfg = configure_testing(cfg, args.checkpoint, out=args.out, show_dir=args.show_dir)
-    build_runner(cfg).test()
+    metrics = build_runner(cfg).test()
+    print(json.dumps(metrics, default=float))
 
 
 if __name__ == '__main__':
