@@ -313,7 +313,8 @@ def resolve_arch(arch: Union[str, dict]) -> dict:
     missing = [key for key in ARCH_KEYS if key not in arch]
     unknown = [key for key in arch if key not in ARCH_KEYS]
     if missing or unknown:
-        raise ValueError(f'arch dict must have exactly the keys {list(ARCH_KEYS)}; missing {missing}, unknown {unknown}')
+        raise ValueError(f'arch dict must have exactly the keys {list(ARCH_KEYS)}; '
+                         f'missing {missing}, unknown {unknown}')
     for key in ARCH_KEYS:
         value = arch[key]
         if not isinstance(value, (list, tuple)) or len(value) != NUM_STAGES:

@@ -71,6 +71,6 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path):
     marker = tmp_path / 'code-ran'
     path = tmp_path / 'evil.pth'
     torch.save({'state_dict': {}, 'payload': RunsCode(str(marker))}, path)
-    with pytest.raises(UnsafeCheckpointError, match=f'refused to load checkpoint .*evil.pth.*allow-list'):
+    with pytest.raises(UnsafeCheckpointError, match='refused to load checkpoint .*evil.pth.*allow-list'):
         load_checkpoint(ToyModel(), str(path))
     assert not marker.exists()

@@ -99,7 +99,8 @@ def test_state_dict_keys_match_mmpretrain_train_and_deploy(arch):
     reference.switch_to_deploy()
     model.switch_to_deploy()
     assert list(model.state_dict()) == list(reference.state_dict())
-    assert {k: v.shape for k, v in model.state_dict().items()} == {k: v.shape for k, v in reference.state_dict().items()}
+    shapes = {k: v.shape for k, v in model.state_dict().items()}
+    assert shapes == {k: v.shape for k, v in reference.state_dict().items()}
 
 
 @pytest.mark.parametrize('output_stride', OUTPUT_STRIDES)
@@ -170,7 +171,8 @@ def test_syncbn_backbone_fuses_directly_and_after_revert_sync_batchnorm():
 
 
 def test_reparameterize_model_fuses_blocks_anywhere_in_a_model():
-    model = nn.Sequential(make_realistic_(MobileOne('s0')), make_realistic_(MobileOneBlock(1024, 1024, 1, 2), 1)).double()
+    model = nn.Sequential(make_realistic_(MobileOne('s0')),
+                          make_realistic_(MobileOneBlock(1024, 1024, 1, 2), 1)).double()
     x = torch.randn(1, 3, 64, 64, dtype=torch.float64)
     with torch.no_grad():
         expected = model[1](model[0](x)[0])

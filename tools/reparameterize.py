@@ -1,0 +1,46 @@
+"""Fuse the MobileOne blocks of a trained checkpoint into a checkpoint for the deploy form of its config.
+
+The fused model is checked against the training form on demo images before
+anything is written; OUT is never the input checkpoint.
+
+Example:
+    python tools/reparameterize.py configs/retinanet_mobileone_s0_coco.py work_dirs/retina/epoch_12.pth \
+        work_dirs/retina/epoch_12_deploy.pth
+"""
+import argparse
+
+import torch
+from mmengine.config import DictAction
+
+from mobileone_mm.fuse_checkpoint import PRECISIONS, TOLERANCE, ReparameterizationError, fuse_checkpoint
+from mobileone_mm.task_model import DEPLOY_KEY
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='config the checkpoint was trained with (mmpretrain, mmdet or mmseg)')
+    parser.add_argument('checkpoint', help='trained checkpoint (training form)')
+    parser.add_argument('out', help='where to write the fused checkpoint')
+    parser.add_argument('--precision', choices=sorted(PRECISIONS), default='float32',
+                        help='arithmetic of the check; float64 judges the fusion alone, without float32 rounding '
+                        'amplified through depth (default: float32, as the model runs)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_flush_denormal(True)
+    try:
+        fused = fuse_checkpoint(args.config, args.checkpoint, args.out, args.cfg_options, precision=args.precision)
+    except (ValueError, FileNotFoundError, IsADirectoryError, ReparameterizationError) as error:
+        raise SystemExit(f'error: {error}')
+    print(f'fused {fused.num_blocks} MobileOne blocks; worst relative difference of the outputs, deploy form vs '
+          f'training form ({args.precision}): {fused.relative_error:.1e} (limit {TOLERANCE:.0e})')
+    print(f'wrote {fused.path}')
+    print(f'use it with the same config and --cfg-options {DEPLOY_KEY}=True, e.g.\n'
+          f'  python tools/test.py {args.config} {fused.path} --cfg-options {DEPLOY_KEY}=True')
+
+
+if __name__ == '__main__':
+    main()
