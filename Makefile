@@ -8,6 +8,7 @@ install:
 	bash tools/install_env.sh
 
 demo: install
+	$(PYTHON) tools/check_backbones.py
 	$(PYTHON) tools/demo.py
 
 test: install

@@ -6,11 +6,12 @@ mmengine's checkpoint loading use torch's weights-only unpickler with an allow-l
 """
 from .checkpoint import install_safe_checkpoint_loading
 from .mobileone import MobileOne, MobileOneBlock, arch_channels
+from .precise_bn import PreciseBNHook
 from .registry import MODELS, register_backbone
 from .reparameterize import reparameterize_model
 
 __version__ = '0.1.0'
-__all__ = ['MODELS', 'MobileOne', 'MobileOneBlock', 'arch_channels', 'reparameterize_model']
+__all__ = ['MODELS', 'MobileOne', 'MobileOneBlock', 'PreciseBNHook', 'arch_channels', 'reparameterize_model']
 
 register_backbone(MobileOne)
 install_safe_checkpoint_loading()

@@ -1,15 +1,17 @@
 """The ``mobileone_mm`` registry scope and the registration in mmdet and mmseg.
 
-``MODELS`` is a child of mmengine's root registry, so ``type='mobileone_mm.MobileOne'``
-resolves from mmpretrain, mmdet and mmseg alike. mmdet and mmseg also get the plain
+``MODELS`` and ``HOOKS`` (``type='mobileone_mm.PreciseBNHook'``) are children of mmengine's root registry, so
+``type='mobileone_mm.MobileOne'`` resolves from mmpretrain, mmdet and mmseg alike. mmdet and mmseg also get the plain
 name ``type='MobileOne'``; mmpretrain keeps its own ``MobileOne`` under that name.
 """
 import importlib
 
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
 
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mobileone_mm', locations=['mobileone_mm'])
+HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='mobileone_mm', locations=['mobileone_mm'])
 
 FRAMEWORKS_WITH_PLAIN_NAME = ('mmdet', 'mmseg')
 

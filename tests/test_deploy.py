@@ -257,7 +257,7 @@ def test_output_over_the_input_checkpoint_is_refused(classifier_checkpoint):
 def test_outputs_beyond_the_tolerance_write_nothing(classifier_checkpoint, tmp_path):
     with pytest.raises(ReparameterizationError, match=r'differs from the training form by .*fused.pth not written'):
         fuse_checkpoint(small_config('classification'), classifier_checkpoint, str(tmp_path / 'fused.pth'),
-                        image_size=64, tolerance=1e-12)
+                        image_size=64, precision='float32', tolerance=1e-12)
     assert os.listdir(tmp_path) == []
 
 

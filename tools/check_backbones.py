@@ -1,4 +1,4 @@
-"""The main job: builds every MobileOne variant and proves its numbers.
+"""Builds every MobileOne variant and proves its numbers (the first step of `make demo`).
 
 For s0..s4 it prints channels, parameters and FLOPs measured here, and
 - the relative error against mmpretrain's MobileOne on the same state dict

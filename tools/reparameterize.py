@@ -21,9 +21,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='config the checkpoint was trained with (mmpretrain, mmdet or mmseg)')
     parser.add_argument('checkpoint', help='trained checkpoint (training form)')
     parser.add_argument('out', help='where to write the fused checkpoint')
-    parser.add_argument('--precision', choices=sorted(PRECISIONS), default='float32',
-                        help='arithmetic of the check; float64 judges the fusion alone, without float32 rounding '
-                        'amplified through depth (default: float32, as the model runs)')
+    parser.add_argument('--precision', choices=sorted(PRECISIONS), default='float64',
+                        help='arithmetic of the check (default: float64, which judges the fusion alone; in float32, '
+                        'as the model runs, a deep network amplifies rounding whichever form computes it)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
     return parser.parse_args()
 

@@ -1,11 +1,11 @@
 # The shipped DeepLabV3 MobileOne-S1 (output stride 8) ADE20K config on the embedded
-# demo data (data/demo/ade, written by `python tools/make_demo_data.py`): 128x128
-# crops of 3 shape classes (ADE labels 1-3, 0 = other), on CPU. Only data, image
-# size and schedule differ, and the backbone trains from scratch.
+# demo data (data/demo/ade, written by `python tools/make_demo_data.py`): its 128x128
+# images of 3 shape classes (ADE labels 1-3, 0 = other) at half size, 64x64 crops, on
+# CPU. Only data, image size and schedule differ, and the backbone trains from scratch.
 _base_ = '../deeplabv3_mobileone_s1_d8_4xb4_80k_ade20k_512x512.py'
 
 data_root = 'data/demo/ade/ADEChallengeData2016'
-crop_size = (128, 128)
+crop_size = (64, 64)
 
 model = dict(
     data_preprocessor=dict(size=crop_size),
@@ -15,7 +15,7 @@ model = dict(
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='RandomResize', scale=(256, 128), ratio_range=(0.75, 1.5), keep_ratio=True),
+    dict(type='RandomResize', scale=(128, 64), ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
@@ -23,7 +23,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(256, 128), keep_ratio=True),
+    dict(type='Resize', scale=(128, 64), keep_ratio=True),
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='PackSegInputs'),
 ]
@@ -35,3 +35,5 @@ max_iters = 300
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 param_scheduler = [dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=max_iters, by_epoch=False)]
 default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=100, max_keep_ckpts=2))
+# BN statistics of the final weights (trained from scratch, running averages lag): mobileone_mm/precise_bn.py.
+custom_hooks = [dict(type='mobileone_mm.PreciseBNHook', num_batches=25, interval=max_iters)]

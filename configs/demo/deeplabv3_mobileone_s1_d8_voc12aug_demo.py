@@ -1,12 +1,12 @@
 # The shipped DeepLabV3 MobileOne-S1 (output stride 8) VOC12aug config on the embedded
-# demo data (data/demo/VOCdevkit, written by `python tools/make_demo_data.py`):
-# 128x128 crops of 3 shape classes (written as VOC labels 1-3), on CPU. Only data,
-# image size and schedule differ, and the backbone trains from scratch (its own
-# initialisation instead of the ImageNet checkpoint, which needs a network).
+# demo data (data/demo/VOCdevkit, written by `python tools/make_demo_data.py`): its
+# 128x128 images of 3 shape classes (VOC labels 1-3) at half size, 64x64 crops, on CPU.
+# Only data, image size and schedule differ, and the backbone trains from scratch (its
+# own initialisation instead of the ImageNet checkpoint, which needs a network).
 _base_ = '../deeplabv3_mobileone_s1_d8_4xb4_20k_voc12aug_512x512.py'
 
 data_root = 'data/demo/VOCdevkit/VOC2012'
-crop_size = (128, 128)
+crop_size = (64, 64)
 
 model = dict(
     data_preprocessor=dict(size=crop_size),
@@ -16,7 +16,7 @@ model = dict(
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
-    dict(type='RandomResize', scale=(256, 128), ratio_range=(0.75, 1.5), keep_ratio=True),
+    dict(type='RandomResize', scale=(128, 64), ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
@@ -24,7 +24,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(256, 128), keep_ratio=True),
+    dict(type='Resize', scale=(128, 64), keep_ratio=True),
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
@@ -45,3 +45,5 @@ max_iters = 300
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 param_scheduler = [dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=max_iters, by_epoch=False)]
 default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=100, max_keep_ckpts=2))
+# BN statistics of the final weights (trained from scratch, running averages lag): mobileone_mm/precise_bn.py.
+custom_hooks = [dict(type='mobileone_mm.PreciseBNHook', num_batches=25, interval=max_iters)]

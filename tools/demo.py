@@ -1,0 +1,74 @@
+"""The main job, end to end on CPU and offline: MobileOne in detection, classification and segmentation.
+
+It writes the embedded demo data, then for the ImageNet-style classifier,
+RetinaNet (whose backbone starts from that classifier, as the shipped config
+starts from ImageNet) and DeepLabV3 (configs/demo/, which inherit the shipped
+configs) trains the model, evaluates it, re-parameterizes the checkpoint
+(tools/reparameterize.py's check included) and evaluates the fused model, and
+prints a table of the metrics before and after re-parameterization with the
+times. It fails when a metric changes.
+
+Example:
+    python tools/demo.py --work-dir work_dirs/demo
+"""
+import argparse
+import os.path as osp
+import time
+
+import torch
+
+from mobileone_mm.demo_data import generate_demo_data
+from mobileone_mm.task_demo import TaskDemoResult, run_task_demo
+
+DEMO_CONFIGS = {  # in this order: RetinaNet starts from the classifier's checkpoint
+    'classifier': 'configs/demo/mobileone_s0_demo.py',
+    'retinanet': 'configs/demo/retinanet_mobileone_s0_demo.py',
+    'deeplabv3_voc': 'configs/demo/deeplabv3_mobileone_s1_d8_voc12aug_demo.py',
+}
+BACKBONE_CHECKPOINT_KEY = 'model.backbone.init_cfg.checkpoint'
+DATA_ROOT = 'data/demo'  # where configs/demo/ read it
+METRIC_TOLERANCE = 1e-9  # the metrics are computed from the same predictions: they must be equal
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--work-dir', default='work_dirs/demo', help='where logs and checkpoints go')
+    parser.add_argument('--only', nargs='+', choices=list(DEMO_CONFIGS), default=list(DEMO_CONFIGS),
+                        help='run only these demos (without the classifier, RetinaNet starts from the checkpoint '
+                        'its config names)')
+    return parser.parse_args()
+
+
+def print_table(results: list[TaskDemoResult]) -> None:
+    header = (f'{"task":<15}{"arch":<5}{"metric":<15}{"before":>9}{"after":>9}{"fused vs train":>15}'
+              f'{"train":>8}{"test before":>12}{"test after":>11}')
+    print(header)
+    print('-' * len(header))
+    for result in results:
+        print(f'{result.task:<15}{result.arch:<5}{result.metric:<15}{result.before:>9.4f}{result.after:>9.4f}'
+              f'{result.reparameterization_error:>15.1e}{result.train_seconds:>7.0f}s'
+              f'{result.test_seconds_before:>11.1f}s{result.test_seconds_after:>10.1f}s')
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_flush_denormal(True)
+    start = time.perf_counter()
+    for name, root in generate_demo_data(DATA_ROOT).items():
+        print(f'demo data, {name}: {root}')
+    results: dict[str, TaskDemoResult] = {}
+    for name in (name for name in DEMO_CONFIGS if name in args.only):
+        options = None
+        if name == 'retinanet' and 'classifier' in results:
+            options = {BACKBONE_CHECKPOINT_KEY: results['classifier'].checkpoint}
+        results[name] = run_task_demo(DEMO_CONFIGS[name], osp.join(args.work_dir, name), options)
+    print(f'\nMobileOne demo: metrics of the trained checkpoint (training form) and of the re-parameterized one '
+          f'(deploy form); {time.perf_counter() - start:.0f} s in all, threads: {torch.get_num_threads()}')
+    print_table(list(results.values()))
+    changed = [result.task for result in results.values() if abs(result.after - result.before) > METRIC_TOLERANCE]
+    if changed:
+        raise SystemExit(f'FAILED: re-parameterization changed the metric of {", ".join(changed)}')
+
+
+if __name__ == '__main__':
+    main()
