@@ -1,0 +1,93 @@
+"""The benchmark (tools/benchmark.py, mobileone_mm/benchmark.py): its quick mode end to end, and its tables."""
+import csv
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mobileone_mm.benchmark import BenchmarkConfig, GemmRow, LatencyRow, SizeRow, format_table, published_figures
+
+ROOT = Path(__file__).resolve().parents[1]
+IMPLEMENTATIONS = ('mobileone_mm', 'mmpretrain', 'timm')
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline='') as file:
+        return list(csv.DictReader(file))
+
+
+def columns(row_type: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(row_type)]
+
+
+@pytest.fixture(scope='module')
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out_dir = tmp_path_factory.mktemp('benchmark')
+    command = [sys.executable, 'tools/benchmark.py', '--quick', '--repeats', '2', '--device', 'cpu',
+               '--out-dir', str(out_dir)]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert 'GEMM ceiling' in completed.stdout
+    return out_dir
+
+
+def test_quick_run_writes_every_output(quick_run: Path) -> None:
+    for name in ('latency.csv', 'sizes.csv', 'gemm.csv', 'benchmark.json', 'latency_cpu_b1.png'):
+        assert (quick_run / name).stat().st_size > 0, name
+    assert (quick_run / 'latency_cpu_b1.png').read_bytes().startswith(b'\x89PNG')
+    assert not (quick_run / 'tasks.csv').exists()  # only with --tasks
+
+
+def test_quick_run_latency_rows(quick_run: Path) -> None:
+    rows = read_csv(quick_run / 'latency.csv')
+    assert list(rows[0]) == columns(LatencyRow)
+    measured = {(row['implementation'], row['form']) for row in rows}
+    expected = {(name, form) for name in IMPLEMENTATIONS for form in ('train', 'deploy', 'train step')}
+    assert measured == expected | {('mobileone_mm', 'onnxruntime')}
+    quick = BenchmarkConfig.quick()
+    for row in rows:
+        assert (row['device'], row['arch']) == ('cpu', 's0')
+        train_step = row['form'] == 'train step'
+        assert int(row['batch']) == (quick.train_batch_size if train_step else 1)
+        assert int(row['repeats']) == (quick.slow_repeats if train_step else 2)
+        assert 0 < float(row['min_ms']) <= float(row['median_ms']) <= float(row['max_ms'])
+        assert (row['gemm_pct'] == '') == train_step
+    params = {(row['implementation'], row['form']): int(row['params']) for row in rows}
+    # The same network in every implementation: 4.27 M parameters trained, 1.05 M fused.
+    assert len({params[name, 'train'] for name in IMPLEMENTATIONS}) == 1
+    assert len({params[name, 'deploy'] for name in IMPLEMENTATIONS}) == 1
+    assert params['mobileone_mm', 'deploy'] < params['mobileone_mm', 'train']
+
+
+def test_quick_run_sizes_match_mmpretrain(quick_run: Path) -> None:
+    (row, ) = read_csv(quick_run / 'sizes.csv')
+    assert list(row) == columns(SizeRow)
+    assert int(row['classifier_params_deploy']) == int(row['published_params'])
+    assert int(row['features_macs']) == int(row['published_macs'])
+    assert int(row['backbone_macs']) < int(row['features_macs']) < int(row['classifier_macs'])
+
+
+def test_quick_run_json(quick_run: Path) -> None:
+    result = json.loads((quick_run / 'benchmark.json').read_text())
+    assert set(result) == {'environment', 'config', 'gemm', 'sizes', 'latency', 'tasks'}
+    assert result['environment']['threads'] >= 1
+    (gemm, ) = result['gemm']
+    assert list(gemm) == columns(GemmRow) and gemm['gflops_per_s'] > 0
+    assert len(result['latency']) == len(read_csv(quick_run / 'latency.csv'))
+
+
+def test_published_figures_are_mmpretrains_metafile() -> None:
+    published = published_figures()
+    assert sorted(published) == ['s0', 's1', 's2', 's3', 's4']
+    assert (published['s0'].flops, published['s0'].params, published['s0'].top1) == (274_136_576, 2_078_504, 71.34)
+    assert [published[arch].top1 for arch in sorted(published)] == [71.34, 75.72, 77.37, 78.06, 79.69]
+
+
+def test_format_table() -> None:
+    assert format_table(['arch', 'ms'], [['s0', '1.5'], ['s10', '12.25']]).splitlines() == [
+        'arch     ms', '-----------', 's0      1.5', 's10   12.25']
+    assert format_table(['arch', 'ms'], [['s0', '1.5']], markdown=True).splitlines() == [
+        '| arch | ms |', '| --- | --- |', '| s0 | 1.5 |']

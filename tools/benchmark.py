@@ -1,0 +1,67 @@
+"""Benchmark MobileOne: latency of this package's, mmpretrain's and timm's, trained and fused, in one run.
+
+For MobileOne s0..s4 (backbone only) at 224x224 it times the training form
+and the re-parameterized form of each implementation in PyTorch eager, this
+package's fused form in ONNX Runtime, and a training step, on the CPU and on
+CUDA when available; it measures an fp32 GEMM as the compute ceiling and counts
+the classifier's parameters and FLOPs against mmpretrain's published figures
+(see ``mobileone_mm/benchmark.py``). It prints the tables and writes
+``latency.csv``, ``sizes.csv``, ``gemm.csv`` (``tasks.csv`` with ``--tasks``),
+``benchmark.json`` and ``latency_<device>_b<batch>.png`` into ``--out-dir``.
+
+Run it on an otherwise idle machine; absolute times move between machines and
+runs, so compare the ratios of one run.
+
+Example:
+    python tools/benchmark.py --out-dir work_dirs/benchmark
+    python tools/benchmark.py --quick --out-dir /tmp/bench_smoke   # s0, batch 1, a few repeats
+"""
+import argparse
+import dataclasses
+
+import torch
+
+from mobileone_mm.benchmark import ARCHS, BenchmarkConfig, format_report, run_benchmark, write_results
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--archs', nargs='+', choices=ARCHS, help='archs to measure (default: all)')
+    parser.add_argument('--batch-sizes', nargs='+', type=int, help='inference batch sizes (default: 1 8)')
+    parser.add_argument('--device', nargs='+', dest='devices', choices=['cpu', 'cuda'],
+                        help='devices (default: cpu, and cuda when available)')
+    parser.add_argument('--repeats', type=int, help='timed runs per inference measurement (default: 30)')
+    parser.add_argument('--warmup', type=int, help='untimed runs before each measurement (default: 5)')
+    parser.add_argument('--slow-repeats', type=int,
+                        help='timed runs of a training step and of a task model (default: 10)')
+    parser.add_argument('--train-batch-size', type=int, help='batch size of the training step (default: 8)')
+    parser.add_argument('--gemm-size', type=int,
+                        help='n of the n x n x n fp32 GEMM ceiling (default: 2048 on CPU, 8192 on CUDA)')
+    parser.add_argument('--threads', type=int, help='torch (and ONNX Runtime) CPU threads (default: torch\'s)')
+    parser.add_argument('--tasks', action='store_true', default=None,
+                        help='also time RetinaNet and DeepLabV3 with MobileOne and ResNet backbones (slow)')
+    parser.add_argument('--quick', action='store_true',
+                        help='smoke test: s0, batch 1, 3 repeats, training step on 2 images; flags still override')
+    parser.add_argument('--markdown', action='store_true', help='print markdown tables')
+    parser.add_argument('--out-dir', default='work_dirs/benchmark', help='where the CSV, JSON and PNG files go')
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    config = BenchmarkConfig.quick() if args.quick else BenchmarkConfig()
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(config)
+                 if getattr(args, f.name) is not None}
+    config = dataclasses.replace(config, **overrides)
+    if 'cuda' in config.devices and not torch.cuda.is_available():
+        raise SystemExit('--device cuda: CUDA is not available')
+    result = run_benchmark(config)
+    print(format_report(result, args.markdown))
+    for path in write_results(result, args.out_dir):
+        print(f'wrote {path}')
+
+
+if __name__ == '__main__':
+    main()
