@@ -1,4 +1,27 @@
+import runpy
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
 import torch
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # Random-init MobileOne in eval mode can produce denormals, which make CPU convs ~100x slower.
 torch.set_flush_denormal(True)
+
+
+@pytest.fixture
+def run_tool() -> Callable[..., None]:
+    """Runs ``tools/<name>.py`` in this process, as from the command line: ``run_tool('test', CONFIG, ...)``."""
+
+    def run(name: str, *args: str) -> None:
+        argv = sys.argv
+        sys.argv = [f'tools/{name}.py', *args]
+        try:
+            runpy.run_path(str(ROOT / 'tools' / f'{name}.py'), run_name='__main__')
+        finally:
+            sys.argv = argv
+
+    return run

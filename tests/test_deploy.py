@@ -13,8 +13,6 @@ import copy
 import io
 import math
 import os
-import runpy
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -141,16 +139,6 @@ def classifier_checkpoint(tmp_path_factory) -> str:
     return checkpoint
 
 
-def run_tool(name: str, *args: str) -> None:
-    """Runs ``tools/<name>.py`` in this process, as from the command line."""
-    argv = sys.argv
-    sys.argv = [f'tools/{name}.py', *args]
-    try:
-        runpy.run_path(str(ROOT / 'tools' / f'{name}.py'), run_name='__main__')
-    finally:
-        sys.argv = argv
-
-
 @pytest.mark.slow
 def test_fused_checkpoint_is_exact_and_loads_into_the_deploy_form(trained):
     # float64: these random networks amplify float32 rounding to 2e-5 .. 1e-4 at their outputs, whichever form
@@ -186,7 +174,7 @@ def test_onnx_runtime_reproduces_pytorch(trained, shape):
 
 
 @pytest.mark.slow
-def test_tools_reparameterize_then_deploy_the_fused_checkpoint(trained, capsys):
+def test_tools_reparameterize_then_deploy_the_fused_checkpoint(trained, capsys, run_tool):
     fused = str(trained.directory / 'tool_fused.pth')
     config = str(ROOT / TASKS[trained.task]['config'])
     scale = f'test_pipeline.1.scale=({IMAGE_SIZE},{IMAGE_SIZE})'
@@ -204,7 +192,7 @@ def test_tools_reparameterize_then_deploy_the_fused_checkpoint(trained, capsys):
 
 
 
-def test_checkpoint_of_another_config_is_refused_naming_the_keys(classifier_checkpoint, tmp_path, capsys):
+def test_checkpoint_of_another_config_is_refused_naming_the_keys(classifier_checkpoint, tmp_path, capsys, run_tool):
     s4_config = str(ROOT / 'configs/mobileone_s4_8xb32_in1k.py')
     out = tmp_path / 'fused.pth'
     expected = (r"does not match the model of the config: missing keys \(\d+\): 'backbone\..*; "
@@ -231,7 +219,7 @@ def test_fused_checkpoint_is_refused_by_the_training_form_with_a_hint(classifier
                         cfg_options={DEPLOY_KEY: True})
 
 
-def test_missing_checkpoint_is_refused(tmp_path):
+def test_missing_checkpoint_is_refused(tmp_path, run_tool):
     config = str(ROOT / TASKS['classification']['config'])
     missing = str(tmp_path / 'missing.pth')
     with pytest.raises(FileNotFoundError, match='missing.pth does not exist'):
@@ -242,7 +230,7 @@ def test_missing_checkpoint_is_refused(tmp_path):
     assert not (tmp_path / 'fused.pth').exists()
 
 
-def test_output_over_the_input_checkpoint_is_refused(classifier_checkpoint):
+def test_output_over_the_input_checkpoint_is_refused(classifier_checkpoint, run_tool):
     config = str(ROOT / TASKS['classification']['config'])
     before = Path(classifier_checkpoint).read_bytes()
     same_file = os.path.join(os.path.dirname(classifier_checkpoint), '.', os.path.basename(classifier_checkpoint))
@@ -313,7 +301,7 @@ def test_deploy_configs_are_mmdeploys_for_onnx_runtime(name):
     assert cfg.onnx_config.get('dynamic_axes') == dynamic_axes
 
 
-def test_deploy_tool_fails_when_onnx_runtime_disagrees(monkeypatch, tmp_path, capsys):
+def test_deploy_tool_fails_when_onnx_runtime_disagrees(monkeypatch, tmp_path, capsys, run_tool):
     disagreement = Agreement('classification: logits relative difference 1.0e-02 (limit 1e-04)', False)
     result = DeployResult([str(tmp_path / 'end2end.onnx')], 43, disagreement, None, None)
     monkeypatch.setattr('mobileone_mm.deploy.deploy', lambda *args: result)

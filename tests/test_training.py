@@ -6,7 +6,6 @@ directory).
 """
 import json
 import os
-import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -81,16 +80,6 @@ def test_demo_config_fits_a_batch_of_its_data(config, in_demo_dir):
     assert losses[-1] < 0.97 * losses[0]
 
 
-def run_tool(name: str, *args: str) -> None:
-    """Runs ``tools/<name>.py`` in this process, as from the command line."""
-    argv = sys.argv
-    sys.argv = [f'tools/{name}.py', *args]
-    try:
-        runpy.run_path(str(ROOT / 'tools' / f'{name}.py'), run_name='__main__')
-    finally:
-        sys.argv = argv
-
-
 def train_classifier(work_dir: str, max_epochs: int, resume: bool = False) -> dict:
     """Trains the demo classifier as ``tools/train.py [--resume]`` does and loads its latest checkpoint.
 
@@ -122,7 +111,7 @@ def test_resumed_training_ends_where_uninterrupted_training_does(in_demo_dir):
 
 @pytest.mark.slow
 @pytest.mark.parametrize('config', DEMO_CONFIGS, ids=lambda path: Path(path).stem)
-def test_test_tool_reports_the_metric_and_dumps_predictions(config, in_demo_dir, capsys):
+def test_test_tool_reports_the_metric_and_dumps_predictions(config, in_demo_dir, capsys, run_tool):
     work_dir = in_demo_dir / 'test_tool' / Path(config).stem
     cfg = load_offline(config, str(work_dir))
     runner = build_runner(cfg)

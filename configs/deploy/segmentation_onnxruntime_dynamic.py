@@ -1,17 +1,7 @@
-# mmdeploy 1.3.1's configs/mmseg/segmentation_onnxruntime_dynamic.py, with its _base_ files inlined
-# (_base_/onnx_config.py, mmseg/segmentation_static.py and segmentation_dynamic.py, _base_/backends/onnxruntime.py):
-# mmdeploy's wheel ships no configs. Dynamic batch size and image size; the graph outputs logits and the argmax
-# runs after ONNX Runtime (with_argmax=False).
+# mmdeploy 1.3.1's configs/mmseg/segmentation_onnxruntime_dynamic.py: dynamic batch size and image size; the graph
+# outputs logits and the argmax runs after ONNX Runtime (with_argmax=False).
+_base_ = ['./_base_/segmentation_static.py', './_base_/onnxruntime.py']
 onnx_config = dict(
-    type='onnx',
-    export_params=True,
-    keep_initializers_as_inputs=False,
-    opset_version=11,
-    save_file='end2end.onnx',
-    input_names=['input'],
-    output_names=['output'],
-    input_shape=None,
-    optimize=True,
     dynamic_axes={
         'input': {
             0: 'batch',
@@ -24,5 +14,4 @@ onnx_config = dict(
             3: 'width'
         },
     })
-codebase_config = dict(type='mmseg', task='Segmentation', with_argmax=False)
-backend_config = dict(type='onnxruntime')
+codebase_config = dict(with_argmax=False)
