@@ -10,7 +10,8 @@ the backbone alone (stem and 4 stages, no head) at 224x224 in float32:
 - this package's deploy form exported to ONNX (opset 11, TorchScript
   exporter) in ONNX Runtime's CPU provider, on the CPU only;
 - one training step (forward and backward in train mode, no optimizer) of
-  each implementation's training form;
+  each implementation's training form, and of this package's with
+  ``merged_training=False`` (every block branch by branch);
 - an fp32 GEMM, the compute ceiling against which each form's effective
   GFLOP/s (2 x the deploy form's multiply-accumulates per image x batch /
   latency) is put;
@@ -56,7 +57,7 @@ from mmengine.utils import get_installed_path
 from tqdm import tqdm
 
 from .analysis import arch_summary, count_parameters
-from .mobileone import MobileOne, arch_channels
+from .mobileone import MobileOne, MobileOneBlock, arch_channels
 from .reparameterize import reparameterize_model
 from .task_model import build_model, flatten_tensors, load_model_config
 from .verify import make_realistic_, randomize_batch_norm_
@@ -335,6 +336,18 @@ IMPLEMENTATIONS = (
 )
 
 
+BRANCH_FORM = 'mobileone_mm, branches'  # the train step of this package without merged training
+
+
+def branch_form_training(model: nn.Module) -> nn.Module:
+    """A copy of this package's model that trains every block branch by branch (``merged_training=False``)."""
+    model = copy.deepcopy(model)
+    for module in model.modules():
+        if isinstance(module, MobileOneBlock):
+            module.merged_training = False
+    return model
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
@@ -449,6 +462,7 @@ def benchmark_arch(arch: str, device: torch.device, config: BenchmarkConfig, siz
             rows += [latency_row(device, arch, batch, name, form, count_parameters(models[name]), timing, size, gemm)
                      for name, timing in timings.items()]
     inputs = torch.randn(config.train_batch_size, 3, IMAGE_SIZE, IMAGE_SIZE, device=device)
+    trained[BRANCH_FORM] = branch_form_training(trained['mobileone_mm'])
     for model in trained.values():
         model.train()  # not chained: mmpretrain's MobileOne.train() returns None
     timings = measure_interleaved({name: train_step(model, inputs) for name, model in trained.items()}, device,

@@ -14,6 +14,7 @@ from mmengine.model import BaseModule, ModuleList, Sequential
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .fusion import KernelBias, fuse_conv_bn, identity_kernel, pad_to_kernel_size
+from .merged_training import can_merge, merged_branches_forward, merging_pays_off
 from .se_layer import SELayer
 
 NUM_STAGES = 4
@@ -28,7 +29,10 @@ class MobileOneBlock(BaseModule):
     branches are ``num_convs`` k x k conv-BN branches, a 1x1 conv-BN "scale"
     branch (when k > 1) and a BN identity branch (when the shapes allow).
     :meth:`switch_to_deploy` fuses them into ``branch_reparam``, one k x k conv
-    with bias, exactly.
+    with bias, exactly. Where it saves work (the stem; the 1x1 convs with
+    several branches, as in S0) a block also trains as one conv, the branches'
+    batch statistics taken from the input's moments
+    (:mod:`mobileone_mm.merged_training`).
 
     Args:
         in_channels (int): Input channels.
@@ -47,6 +51,12 @@ class MobileOneBlock(BaseModule):
         act_cfg (dict, optional): Config of the activation. Defaults to
             ``dict(type='ReLU')``.
         deploy (bool): Build the fused form directly. Defaults to False.
+        merged_training (bool): Train the block as one conv whose kernel
+            merges the branches under their batch statistics, where that saves
+            work (:func:`merging_pays_off`): the same outputs, gradients and
+            running statistics as the branch-by-branch sum, in less time. It
+            applies to plain convs and batch norms, not SyncBN or autocast,
+            which train branch by branch. Defaults to True.
         init_cfg (dict, optional): Initialization config. Defaults to None.
     """
 
@@ -63,6 +73,7 @@ class MobileOneBlock(BaseModule):
                  norm_cfg: dict = dict(type='BN'),
                  act_cfg: Optional[dict] = dict(type='ReLU'),
                  deploy: bool = False,
+                 merged_training: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg)
         if kernel_size % 2 != 1:
@@ -80,6 +91,9 @@ class MobileOneBlock(BaseModule):
         self.conv_cfg = conv_cfg
         self.norm_cfg = norm_cfg
         self.deploy = deploy
+        num_branch_convs = num_convs + (kernel_size > 1)
+        self.merged_training = merged_training and merging_pays_off(in_channels // groups * kernel_size**2,
+                                                                    out_channels // groups, num_branch_convs)
 
         self.se = nn.Identity() if se_cfg is None else SELayer(out_channels, **se_cfg)
         if deploy:
@@ -120,6 +134,10 @@ class MobileOneBlock(BaseModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.deploy:
             out = self.branch_reparam(x)
+        elif self.merged_training and self.training and self._can_merge():
+            kernels, norms = zip(*self.conv_branches())
+            out = merged_branches_forward(x, kernels, norms, self.branch_norm, self.stride, self.padding,
+                                          self.dilation, self.groups)
         else:
             # mmpretrain's order of summation, so the two agree to the last bit.
             out = 0 if self.branch_norm is None else self.branch_norm(x)
@@ -129,6 +147,18 @@ class MobileOneBlock(BaseModule):
                 out = out + branch(x)
         return self.act(self.se(out))
 
+    def _can_merge(self) -> bool:
+        conv_bns = [*self.branch_conv_list, *([] if self.branch_scale is None else [self.branch_scale])]
+        norms = [conv_bn.norm for conv_bn in conv_bns] + ([] if self.branch_norm is None else [self.branch_norm])
+        return can_merge([conv_bn.conv for conv_bn in conv_bns], norms)
+
+    def conv_branches(self) -> List[Tuple[torch.Tensor, _BatchNorm]]:
+        """The conv branches as (bias-free k x k kernel, batch norm after it); the scale branch's 1x1 kernel padded."""
+        pairs = [(branch.conv.weight, branch.norm) for branch in self.branch_conv_list]
+        if self.branch_scale is not None:
+            pairs.append((pad_to_kernel_size(self.branch_scale.conv.weight, self.kernel_size), self.branch_scale.norm))
+        return pairs
+
     def fused_kernel_bias(self) -> KernelBias:
         """The kernel and bias of the one conv equal to the sum of the branches.
 
@@ -136,10 +166,7 @@ class MobileOneBlock(BaseModule):
             tuple[Tensor, Tensor]: Kernel of shape (C_out, C_in / groups, k, k)
             and bias of shape (C_out, ).
         """
-        pairs = [fuse_conv_bn(branch.conv.weight, branch.norm) for branch in self.branch_conv_list]
-        if self.branch_scale is not None:
-            kernel, bias = fuse_conv_bn(self.branch_scale.conv.weight, self.branch_scale.norm)
-            pairs.append((pad_to_kernel_size(kernel, self.kernel_size), bias))
+        pairs = [fuse_conv_bn(kernel, norm) for kernel, norm in self.conv_branches()]
         if self.branch_norm is not None:
             like = self.branch_conv_list[0].conv.weight
             kernel = identity_kernel(self.in_channels, self.groups, self.kernel_size, like)
@@ -186,6 +213,9 @@ class MobileOne(BaseModule):
         deploy (bool): Build the fused (deployment) form. Defaults to False.
         norm_eval (bool): Keep the batch norms in eval mode while training
             (frozen statistics). Defaults to False.
+        merged_training (bool): Train the stem and the 1x1 blocks with
+            several branches as one conv each, with identical results; see
+            :class:`MobileOneBlock`. Defaults to True.
         init_cfg (dict | list[dict], optional): Initialization config.
 
     Example:
@@ -226,6 +256,7 @@ class MobileOne(BaseModule):
                  se_cfg: dict = dict(ratio=16),
                  deploy: bool = False,
                  norm_eval: bool = False,
+                 merged_training: bool = True,
                  init_cfg: Optional[Union[dict, List[dict]]] = [
                      dict(type='Kaiming', layer=['Conv2d']),
                      dict(type='Constant', val=1, layer=['_BatchNorm'])
@@ -242,7 +273,8 @@ class MobileOne(BaseModule):
         self.deploy = deploy
         self.norm_eval = norm_eval
 
-        block_cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg, deploy=deploy)
+        block_cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg, deploy=deploy,
+                         merged_training=merged_training)
         stem_channels, *stage_channels = arch_channels(self.arch)
         self.stage0 = MobileOneBlock(in_channels, stem_channels, 3, num_convs=1, stride=2, **block_cfg)
         self.stages = []

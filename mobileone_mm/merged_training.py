@@ -1,0 +1,144 @@
+"""The training form of a dense MobileOne block as one convolution.
+
+In training, branch ``j`` of a block computes ``BN_j(conv(x, W_j))`` with batch
+statistics, and the block sums the branches. The statistics are moments of the
+conv's input patches ``p``: ``mean_j = W_j m`` and ``var_j = diag(W_j S W_j^T)``,
+where ``m`` and ``S`` are the mean and covariance of ``p`` over the batch and
+the output positions. Given them, the sum of the normalized branches is ONE
+convolution with kernel ``sum_j a_j W_j`` and bias ``sum_j (beta_j - a_j mean_j)``,
+where ``a_j = gamma_j / sqrt(var_j + eps_j)``.
+
+Every step is differentiable, so autograd yields the gradients of the
+branch-by-branch form, and the running statistics are updated from ``mean_j``
+and ``var_j`` as batch norm updates them. For a dense 1x1 conv with ``k``
+branches this costs one ``C x C`` covariance product and one conv instead of
+``k`` convs and ``k`` or ``k + 1`` batch norms over full activations.
+"""
+from typing import Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from .fusion import identity_kernel
+
+
+def can_merge(convs: Sequence[nn.Module], norms: Sequence[nn.Module]) -> bool:
+    """Whether :func:`merged_branches_forward` computes exactly what these branches compute.
+
+    True for plain convolutions and batch norms that normalize with batch
+    statistics: not SyncBN (its statistics span processes), not a norm in eval
+    mode, not a conv with its own forward (weight standardization, ...), and not
+    under autocast (batch norm keeps float32 statistics there).
+    """
+    return (all(type(conv).forward is nn.Conv2d.forward and conv.padding_mode == 'zeros' for conv in convs)
+            and all(isinstance(norm, _BatchNorm) and type(norm).forward is _BatchNorm.forward and norm.training
+                    and norm.affine and norm.track_running_stats for norm in norms)
+            and not torch.is_autocast_enabled(convs[0].weight.device.type))
+
+
+def merging_pays_off(patch_dim: int, out_per_group: int, num_convs: int) -> bool:
+    """Whether merging saves multiply-adds: ``D^2 + D * O < J * D * O`` per patch, i.e. ``D < (J - 1) * O``.
+
+    Per group and output position, the merged form computes the patch covariance
+    (``D^2``) and one conv (``D * O``); the branch form computes ``J`` convs.
+    Measured on CPU, this picks the faster form: merging S0's 1x1 layers (J=4)
+    and the stem (J=2: conv and scale) saves time, merging 1x1 layers with one
+    conv (S1-S4) or 3x3 depthwise layers (D=9, O=1) costs time.
+
+    Args:
+        patch_dim (int): ``D = C_in / groups * k * k``.
+        out_per_group (int): ``O = C_out / groups``.
+        num_convs (int): ``J``, conv branches including the scale branch.
+    """
+    return patch_dim < (num_convs - 1) * out_per_group
+
+
+def patch_moments(x: torch.Tensor, kernel_size: int, stride: int, padding: int, dilation: int,
+                  groups: int) -> Tuple[torch.Tensor, torch.Tensor, int]:
+    """Mean and covariance of a convolution's input patches over the batch and the output positions.
+
+    Args:
+        x (Tensor): Input of shape (N, C, H, W).
+        kernel_size, stride, padding, dilation, groups (int): The convolution's geometry.
+
+    Returns:
+        tuple[Tensor, Tensor, int]: The mean of shape (groups, D), the biased
+        covariance of shape (groups, D, D), with ``D = C / groups * k * k`` in
+        the order of a conv weight's flattened (C_in / groups, k, k), and the
+        number of patches averaged.
+    """
+    n, channels = x.shape[:2]
+    if kernel_size == 1 and stride == 1 and padding == 0:
+        patches = x.reshape(n, groups, channels // groups, -1)
+    else:
+        patches = F.unfold(x, kernel_size, dilation, padding, stride)
+        patches = patches.reshape(n, groups, patches.shape[1] // groups, -1)
+    count = n * patches.shape[-1]
+    mean = patches.sum(3).sum(0) / count  # contiguous reductions: much faster than mean((0, 3))
+    centred = patches - mean.unsqueeze(-1)  # centring keeps E[pp^T] - mm^T from cancelling in float32
+    cov = torch.matmul(centred, centred.transpose(-1, -2)).sum(0) / count
+    return mean, cov, count
+
+
+@torch.no_grad()
+def update_running_stats_(norm: _BatchNorm, mean: torch.Tensor, var: torch.Tensor, count: int) -> None:
+    """Updates a batch norm's buffers from batch statistics exactly as its training-mode forward does.
+
+    Args:
+        norm (_BatchNorm): The norm to update.
+        mean (Tensor): The batch mean, shape (C, ).
+        var (Tensor): The biased batch variance, shape (C, ).
+        count (int): Values per channel in the batch (for the unbiased variance).
+    """
+    norm.num_batches_tracked.add_(1)
+    momentum = 1.0 / float(norm.num_batches_tracked) if norm.momentum is None else norm.momentum
+    norm.running_mean.mul_(1 - momentum).add_(mean, alpha=momentum)
+    norm.running_var.mul_(1 - momentum).add_(var * (count / (count - 1)), alpha=momentum)
+
+
+def merged_branches_forward(x: torch.Tensor, kernels: Sequence[torch.Tensor], norms: Sequence[_BatchNorm],
+                            identity_norm: Optional[_BatchNorm], stride: int, padding: int, dilation: int,
+                            groups: int) -> torch.Tensor:
+    """``sum_j norms[j](conv2d(x, kernels[j])) + identity_norm(x)`` in training mode, as one convolution.
+
+    Also updates each norm's running statistics. Check :func:`can_merge` first.
+
+    Args:
+        x (Tensor): Input of shape (N, C, H, W).
+        kernels (Sequence[Tensor]): One bias-free kernel per conv branch, each
+            of shape (C_out, C / groups, k, k); smaller kernels padded to k x k.
+        norms (Sequence[_BatchNorm]): The batch norm of each conv branch.
+        identity_norm (_BatchNorm, optional): The batch norm of the identity
+            branch (needs C_out == C and stride 1), or None.
+        stride, padding, dilation, groups (int): The convolutions' geometry.
+
+    Returns:
+        Tensor: The sum of the branches, of shape (N, C_out, H_out, W_out).
+    """
+    weight = torch.stack(list(kernels))  # (J, C_out, C / groups, k, k)
+    num_convs, out_channels, in_per_group, kernel_size = weight.shape[:4]
+    mean, cov, count = patch_moments(x, kernel_size, stride, padding, dilation, groups)
+    flat = weight.reshape(num_convs, groups, out_channels // groups, -1)  # (J, groups, C_out / groups, D)
+    branch_mean = torch.matmul(flat, mean.unsqueeze(-1)).reshape(num_convs, out_channels)
+    branch_var = (torch.matmul(flat, cov) * flat).sum(-1).reshape(num_convs, out_channels)
+    norms = list(norms)
+    if identity_norm is not None:
+        # Output channel c copies the centre tap of input channel c: read its moments, no product with I.
+        channel = torch.arange(out_channels, device=x.device)
+        group = channel // in_per_group
+        tap = channel % in_per_group * kernel_size**2 + kernel_size**2 // 2
+        weight = torch.cat([weight, identity_kernel(out_channels, groups, kernel_size, weight).unsqueeze(0)])
+        branch_mean = torch.cat([branch_mean, mean[group, tap].unsqueeze(0)])
+        branch_var = torch.cat([branch_var, cov[group, tap, tap].unsqueeze(0)])
+        norms.append(identity_norm)
+    gamma = torch.stack([norm.weight for norm in norms])
+    beta = torch.stack([norm.bias for norm in norms])
+    eps = branch_var.new_tensor([norm.eps for norm in norms]).unsqueeze(1)
+    scale = gamma * torch.rsqrt(branch_var + eps)  # (branches, C_out)
+    kernel = (weight * scale.reshape(len(norms), out_channels, 1, 1, 1)).sum(0)
+    bias = (beta - scale * branch_mean).sum(0)
+    for norm, norm_mean, norm_var in zip(norms, branch_mean, branch_var):
+        update_running_stats_(norm, norm_mean, norm_var, count)
+    return F.conv2d(x, kernel, bias, stride, padding, dilation, groups)
