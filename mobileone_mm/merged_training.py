@@ -1,4 +1,4 @@
-"""The training form of a dense MobileOne block as one convolution.
+"""The training form of a MobileOne block as one convolution.
 
 In training, branch ``j`` of a block computes ``BN_j(conv(x, W_j))`` with batch
 statistics, and the block sums the branches. The statistics are moments of the
@@ -12,7 +12,9 @@ Every step is differentiable, so autograd yields the gradients of the
 branch-by-branch form, and the running statistics are updated from ``mean_j``
 and ``var_j`` as batch norm updates them. For a dense 1x1 conv with ``k``
 branches this costs one ``C x C`` covariance product and one conv instead of
-``k`` convs and ``k`` or ``k + 1`` batch norms over full activations.
+``k`` convs and ``k`` or ``k + 1`` batch norms over full activations; for a 3x3
+depthwise conv, 13 products of shifted inputs and one conv instead of ``k + 1``
+convs and ``k + 2`` batch norms.
 """
 from typing import Optional, Sequence, Tuple
 
@@ -21,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from .depthwise_moments import depthwise_patch_moments
 from .fusion import identity_kernel
 
 
@@ -38,21 +41,36 @@ def can_merge(convs: Sequence[nn.Module], norms: Sequence[nn.Module]) -> bool:
             and not torch.is_autocast_enabled(convs[0].weight.device.type))
 
 
-def merging_pays_off(patch_dim: int, out_per_group: int, num_convs: int) -> bool:
-    """Whether merging saves multiply-adds: ``D^2 + D * O < J * D * O`` per patch, i.e. ``D < (J - 1) * O``.
+# Measured on 2 CPU threads, batch 8: a 3x3 depthwise block with 4 branches and the scale branch took 0.44-0.51x
+# of the branch form merged on 56x56 maps, 0.7-0.86x on 28x28 and 1.0-1.06x on 14x14 (below about 28x28 the fixed
+# cost of the moments' small ops wins); with 2 branches 0.64x on 56x56; with 1 branch 1.10-1.15x.
+DEPTHWISE_MIN_POSITIONS = 28 * 28
+DEPTHWISE_MIN_CONVS = 3
 
-    Per group and output position, the merged form computes the patch covariance
-    (``D^2``) and one conv (``D * O``); the branch form computes ``J`` convs.
-    Measured on CPU, this picks the faster form: merging S0's 1x1 layers (J=4)
-    and the stem (J=2: conv and scale) saves time, merging 1x1 layers with one
-    conv (S1-S4) or 3x3 depthwise layers (D=9, O=1) costs time.
+
+def merging_pays_off(in_channels: int, out_channels: int, kernel_size: int, stride: int, groups: int,
+                     num_convs: int, positions: int) -> bool:
+    """Whether the merged form is expected to be faster than the branch form.
+
+    A stride-1 depthwise block (``groups == C_in == C_out``) merges with at
+    least :data:`DEPTHWISE_MIN_CONVS` conv branches on maps of at least
+    :data:`DEPTHWISE_MIN_POSITIONS` positions, its patch moments computed by
+    :func:`~mobileone_mm.depthwise_moments.depthwise_patch_moments`.
+    Otherwise merging must save multiply-adds: per group and output position the
+    merged form computes the patch covariance (``D^2``) and one conv (``D * O``),
+    the branch form ``J`` convs, so it merges when ``D < (J - 1) * O``. Measured
+    on CPU this merges the stem (J=2: conv and scale) and S0's 1x1 blocks (J=4)
+    and keeps 1-branch 1x1 blocks (S1-S4; 1.5-1.8x slower merged) and stride-2
+    depthwise blocks (D=9, O=1) branch by branch.
 
     Args:
-        patch_dim (int): ``D = C_in / groups * k * k``.
-        out_per_group (int): ``O = C_out / groups``.
+        in_channels, out_channels, kernel_size, stride, groups (int): The block's geometry.
         num_convs (int): ``J``, conv branches including the scale branch.
+        positions (int): Input positions per image, H * W.
     """
-    return patch_dim < (num_convs - 1) * out_per_group
+    if groups == in_channels == out_channels and stride == 1 and kernel_size > 1:
+        return num_convs >= DEPTHWISE_MIN_CONVS and positions >= DEPTHWISE_MIN_POSITIONS
+    return in_channels // groups * kernel_size**2 < (num_convs - 1) * (out_channels // groups)
 
 
 def patch_moments(x: torch.Tensor, kernel_size: int, stride: int, padding: int, dilation: int,
@@ -119,7 +137,10 @@ def merged_branches_forward(x: torch.Tensor, kernels: Sequence[torch.Tensor], no
     """
     weight = torch.stack(list(kernels))  # (J, C_out, C / groups, k, k)
     num_convs, out_channels, in_per_group, kernel_size = weight.shape[:4]
-    mean, cov, count = patch_moments(x, kernel_size, stride, padding, dilation, groups)
+    if groups == x.shape[1] == out_channels and stride == 1 and padding == dilation * (kernel_size // 2):
+        mean, cov, count = depthwise_patch_moments(x, kernel_size, dilation)
+    else:
+        mean, cov, count = patch_moments(x, kernel_size, stride, padding, dilation, groups)
     flat = weight.reshape(num_convs, groups, out_channels // groups, -1)  # (J, groups, C_out / groups, D)
     branch_mean = torch.matmul(flat, mean.unsqueeze(-1)).reshape(num_convs, out_channels)
     branch_var = (torch.matmul(flat, cov) * flat).sum(-1).reshape(num_convs, out_channels)

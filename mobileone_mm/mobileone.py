@@ -29,9 +29,9 @@ class MobileOneBlock(BaseModule):
     branches are ``num_convs`` k x k conv-BN branches, a 1x1 conv-BN "scale"
     branch (when k > 1) and a BN identity branch (when the shapes allow).
     :meth:`switch_to_deploy` fuses them into ``branch_reparam``, one k x k conv
-    with bias, exactly. Where it saves work (the stem; the 1x1 convs with
-    several branches, as in S0) a block also trains as one conv, the branches'
-    batch statistics taken from the input's moments
+    with bias, exactly. Where it is faster (the stem, S0's 1x1 blocks, stride-1
+    depthwise blocks on maps of 28x28 or more) a block also trains as one conv,
+    the branches' batch statistics taken from the input's moments
     (:mod:`mobileone_mm.merged_training`).
 
     Args:
@@ -91,9 +91,7 @@ class MobileOneBlock(BaseModule):
         self.conv_cfg = conv_cfg
         self.norm_cfg = norm_cfg
         self.deploy = deploy
-        num_branch_convs = num_convs + (kernel_size > 1)
-        self.merged_training = merged_training and merging_pays_off(in_channels // groups * kernel_size**2,
-                                                                    out_channels // groups, num_branch_convs)
+        self.merged_training = merged_training
 
         self.se = nn.Identity() if se_cfg is None else SELayer(out_channels, **se_cfg)
         if deploy:
@@ -134,7 +132,7 @@ class MobileOneBlock(BaseModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.deploy:
             out = self.branch_reparam(x)
-        elif self.merged_training and self.training and self._can_merge():
+        elif self.trains_merged(x):
             kernels, norms = zip(*self.conv_branches())
             out = merged_branches_forward(x, kernels, norms, self.branch_norm, self.stride, self.padding,
                                           self.dilation, self.groups)
@@ -146,6 +144,14 @@ class MobileOneBlock(BaseModule):
             for branch in self.branch_conv_list:
                 out = out + branch(x)
         return self.act(self.se(out))
+
+    def trains_merged(self, x: torch.Tensor) -> bool:
+        """Whether :meth:`forward` computes the branches on ``x`` as one conv (see ``merged_training``)."""
+        if not (self.merged_training and self.training and not self.deploy):
+            return False
+        num_convs = self.num_conv_branches + (self.branch_scale is not None)
+        return (merging_pays_off(self.in_channels, self.out_channels, self.kernel_size, self.stride, self.groups,
+                                 num_convs, x.shape[-2] * x.shape[-1]) and self._can_merge())
 
     def _can_merge(self) -> bool:
         conv_bns = [*self.branch_conv_list, *([] if self.branch_scale is None else [self.branch_scale])]
@@ -213,9 +219,9 @@ class MobileOne(BaseModule):
         deploy (bool): Build the fused (deployment) form. Defaults to False.
         norm_eval (bool): Keep the batch norms in eval mode while training
             (frozen statistics). Defaults to False.
-        merged_training (bool): Train the stem and the 1x1 blocks with
-            several branches as one conv each, with identical results; see
-            :class:`MobileOneBlock`. Defaults to True.
+        merged_training (bool): Train blocks as one conv each where that is
+            faster, with identical results; see :class:`MobileOneBlock`.
+            Defaults to True.
         init_cfg (dict | list[dict], optional): Initialization config.
 
     Example:

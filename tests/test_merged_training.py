@@ -5,15 +5,17 @@ rounding: outputs, gradients of the input and of every parameter, running
 statistics and state-dict keys.
 """
 import copy
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mobileone_mm import MobileOne, MobileOneBlock
-from mobileone_mm.merged_training import merging_pays_off, patch_moments
+from mobileone_mm.depthwise_moments import depthwise_patch_moments
+from mobileone_mm.merged_training import merged_branches_forward, patch_moments
 from mobileone_mm.verify import make_realistic_
 
 FLOAT64_TOLERANCE = 1e-10
@@ -34,14 +36,25 @@ BLOCK_KINDS = {
 }
 
 
+@pytest.fixture
+def merge_everywhere(monkeypatch: pytest.MonkeyPatch) -> List[int]:
+    """Merges every block, also where the speed rule would not, and counts the merged forwards."""
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return merged_branches_forward(*args, **kwargs)
+
+    monkeypatch.setattr('mobileone_mm.mobileone.merging_pays_off', lambda *args: True)
+    monkeypatch.setattr('mobileone_mm.mobileone.merged_branches_forward', counted)
+    return calls
+
+
 def merged_and_branch_copies(model: nn.Module) -> Tuple[nn.Module, nn.Module]:
-    """Two float64 copies in train mode: every block merged, and every block branch by branch."""
+    """Two float64 copies in train mode: the model as built (merged training), and branch by branch."""
     make_realistic_(model)
     model.double().train()
     merged, branches = copy.deepcopy(model), copy.deepcopy(model)
-    for module in merged.modules():
-        if isinstance(module, MobileOneBlock):
-            module.merged_training = True
     for module in branches.modules():
         if isinstance(module, MobileOneBlock):
             module.merged_training = False
@@ -84,31 +97,45 @@ def assert_same_training(merged: nn.Module, branches: nn.Module, x: torch.Tensor
 
 
 @pytest.mark.parametrize('kind', BLOCK_KINDS)
-def test_merged_block_matches_branches(kind):
+def test_merged_block_matches_branches(kind, merge_everywhere):
     merged, branches = merged_and_branch_copies(MobileOneBlock(**BLOCK_KINDS[kind]))
-    x = torch.randn(3, merged.in_channels, 13, 13, dtype=torch.float64).relu() + 0.1
+    x = torch.randn(3, merged.in_channels, 13, 11, dtype=torch.float64).relu() + 0.1
     assert_same_training(merged, branches, x)
+    assert len(merge_everywhere) == 2
 
 
 @pytest.mark.parametrize('arch', ['s0', 's4'])
-def test_merged_backbone_matches_branches(arch):
+def test_merged_backbone_matches_branches(arch, merge_everywhere):
     merged, branches = merged_and_branch_copies(MobileOne(arch, out_indices=(0, 1, 2, 3)))
     assert_same_training(merged, branches, torch.randn(2, 3, 64, 64, dtype=torch.float64), steps=1)
+    assert len(merge_everywhere) == sum(isinstance(m, MobileOneBlock) for m in merged.modules())
 
 
-def test_cumulative_average_momentum_is_followed():
-    block = MobileOneBlock(8, 8, 1, num_convs=2, norm_cfg=dict(type='BN', momentum=None))
+def test_segmentation_backbone_with_dilations_matches_branches():
+    # Output stride 8 (dilations 2 and 4) at a size where the rule merges the depthwise blocks by itself.
+    arch = dict(MobileOne.arch_zoo['s0'], num_blocks=(1, 2, 2, 1))
+    backbone = MobileOne(arch, out_indices=(0, 1, 2, 3), strides=(2, 2, 1, 1), dilations=(1, 1, 2, 4))
+    merged, branches = merged_and_branch_copies(backbone)
+    x = torch.randn(1, 3, 240, 232, dtype=torch.float64)
+    assert merged.stage4[0].trains_merged(torch.zeros(1, 1, 30, 29))
+    assert_same_training(merged, branches, x, steps=1)
+
+
+def test_cumulative_average_momentum_is_followed(merge_everywhere):
+    block = MobileOneBlock(8, 8, 3, num_convs=2, groups=8, norm_cfg=dict(type='BN', momentum=None))
     merged, branches = merged_and_branch_copies(block)
     assert_same_training(merged, branches, torch.randn(4, 8, 6, 6, dtype=torch.float64), steps=3)
 
 
-def test_float32_block_stays_within_tolerance_on_realistic_activations():
-    block = make_realistic_(MobileOneBlock(64, 64, 1, num_convs=4)).train()
+@pytest.mark.parametrize('kind', ['1x1 pointwise, 4 branches, identity', '3x3 depthwise, identity'])
+def test_float32_block_stays_within_tolerance_on_realistic_activations(kind):
+    block = make_realistic_(MobileOneBlock(**{**BLOCK_KINDS[kind], 'in_channels': 64, 'out_channels': 64,
+                                              'groups': 64 if 'depthwise' in kind else 1})).train()
     reference = copy.deepcopy(block)
     reference.merged_training = False
     x = torch.randn(8, 64, 28, 28).relu() * 3 + 1  # post-ReLU activations with a large mean
-    expected = reference(x)
-    assert relative(block(x), expected) <= FLOAT32_TOLERANCE
+    assert block.trains_merged(x)
+    assert relative(block(x), reference(x)) <= FLOAT32_TOLERANCE
 
 
 def test_patch_moments_match_unfolded_patches():
@@ -121,15 +148,35 @@ def test_patch_moments_match_unfolded_patches():
     torch.testing.assert_close(cov, torch.stack([torch.cov(group, correction=0) for group in patches]))
 
 
-def test_blocks_merge_where_it_saves_work():
-    s0, s1 = MobileOne('s0'), MobileOne('s1')
-    assert s0.stage0.merged_training and s1.stage0.merged_training  # stem: conv and scale branch, 3 inputs
-    assert s0.stage2[1].merged_training  # 1x1, 4 branches
-    assert not s1.stage2[1].merged_training  # 1x1, 1 branch
-    assert not s0.stage2[0].merged_training  # 3x3 depthwise
-    assert not MobileOne('s0', merged_training=False).stage2[1].merged_training
-    assert merging_pays_off(patch_dim=48, out_per_group=128, num_convs=4)
-    assert not merging_pays_off(patch_dim=9, out_per_group=1, num_convs=5)
+@pytest.mark.parametrize('kernel_size, dilation, size', [(3, 1, (7, 8)), (3, 2, (9, 6)), (3, 1, (3, 3)),
+                                                         (3, 4, (6, 7)), (5, 1, (8, 9)), (3, 2, (3, 2))])
+def test_depthwise_patch_moments_and_gradients_match_unfolded_patches(kernel_size, dilation, size):
+    x = torch.randn(2, 3, *size, dtype=torch.float64, requires_grad=True)
+    mean, cov, count = depthwise_patch_moments(x, kernel_size, dilation)
+    patches = F.unfold(x, kernel_size, dilation, dilation * (kernel_size // 2))  # (N, C * k * k, H * W)
+    patches = patches.reshape(2, 3, kernel_size**2, -1).permute(1, 2, 0, 3).flatten(2)
+    expected_mean = patches.mean(-1)
+    expected_cov = torch.stack([torch.cov(channel, correction=0) for channel in patches])
+    assert count == patches.shape[-1]
+    torch.testing.assert_close(mean, expected_mean)
+    torch.testing.assert_close(cov, expected_cov)
+    weights = torch.randn_like(mean), torch.randn_like(cov)
+    grad, = torch.autograd.grad((mean * weights[0]).sum() + (cov * weights[1]).sum(), x)
+    expected_grad, = torch.autograd.grad((expected_mean * weights[0]).sum() + (expected_cov * weights[1]).sum(), x)
+    torch.testing.assert_close(grad, expected_grad)
+
+
+def test_blocks_merge_where_it_is_faster():
+    s0, s1 = MobileOne('s0').train(), MobileOne('s1').train()
+    image, map56, map14 = torch.zeros(1, 3, 224, 224), torch.zeros(1, 1, 56, 56), torch.zeros(1, 1, 14, 14)
+    assert s0.stage0.trains_merged(image) and s1.stage0.trains_merged(image)  # stem: conv and scale branch
+    assert s0.stage1[1].trains_merged(map56)  # 1x1, 4 branches
+    assert not s1.stage1[1].trains_merged(map56)  # 1x1, 1 branch
+    assert s0.stage1[2].trains_merged(map56) and not s0.stage3[2].trains_merged(map14)  # depthwise, by map size
+    assert not s1.stage1[2].trains_merged(map56)  # depthwise with 1 branch and the scale branch
+    assert not s0.stage1[0].trains_merged(map56)  # depthwise, stride 2
+    assert not MobileOne('s0', merged_training=False).train().stage1[1].trains_merged(map56)
+    assert not s0.eval().stage1[1].trains_merged(map56)
 
 
 @pytest.mark.parametrize('case', ['syncbn', 'eval', 'autocast'])
@@ -137,7 +184,6 @@ def test_falls_back_to_branches_where_merging_would_differ(case, monkeypatch):
     norm_cfg = dict(type='SyncBN') if case == 'syncbn' else dict(type='BN')
     block = make_realistic_(MobileOneBlock(8, 8, 1, num_convs=4, norm_cfg=norm_cfg))
     block.train(case != 'eval')
-    assert block.merged_training
 
     def fail(*args, **kwargs):
         raise AssertionError('the merged form ran')
