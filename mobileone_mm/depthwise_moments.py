@@ -7,18 +7,20 @@ padding). Unfolding the k*k patches would copy the input k*k times; instead:
 
 - forward: the pairs with the same tap difference ``b - a`` share one product
   map ``xp * shift(xp, b - a)``; each pair sums it over its own box of
-  positions, a product with a 0/1 matrix. 2k^2 - 2k + 1 maps in all (13 for 3x3).
+  positions (a box is separable: two small 0/1 matrix products). 2k^2 - 2k + 1
+  maps in all (13 for 3x3).
 - backward: the gradient ``sum_ab G_ab 1[u in box_a] xp(u + b - a)`` is one
   (2k-1) x (2k-1) depthwise conv of ``xp``, whose kernel sums ``G`` by tap
   difference, corrected on the border bands that some ``box_a`` misses.
 """
 import functools
-from typing import Dict, List, NamedTuple, Tuple
+from typing import Dict, List, NamedTuple, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 
 Span = Tuple[int, int]
+Boxes = Tuple[torch.Tensor, torch.Tensor]
 
 
 class Band(NamedTuple):
@@ -31,17 +33,34 @@ class Band(NamedTuple):
 
 
 class MomentPlan(NamedTuple):
-    """The index tables of one geometry (kernel, dilation, input size), built once."""
+    """The index tables of one geometry (kernel, dilation, input size, device), built once; O(H + W) each."""
 
-    products: List[Tuple[Tuple[int, int, int, int, int], torch.Tensor]]  # slices of a product map, box matrix
-    pair_index: torch.Tensor  # (k^2, k^2): column of each pair among the products' outputs
-    mean_boxes: torch.Tensor  # (Hp * Wp, k^2): each tap's box of positions
+    products: List[Tuple[Tuple[int, int, int, int, int], Boxes]]  # product map slices, its pairs' boxes
+    pair_index: torch.Tensor  # (k^2, k^2): column of each pair among the products' box sums
+    tap_boxes: Boxes  # each tap's box of positions in the padded input
     difference_assignment: torch.Tensor  # (k^4, (2k-1)^2)
     band_groups: List[List[Band]]  # bands of the same shape, one conv each
 
 
+def boxes(starts: Sequence[Tuple[int, int]], height: int, width: int, map_height: int, map_width: int,
+          device: torch.device) -> Boxes:
+    """0/1 row and column indicators of height x width boxes at ``starts`` in a map: (map_height, B), (map_width, B)."""
+    rows = torch.zeros(map_height, len(starts), dtype=torch.float64)
+    cols = torch.zeros(map_width, len(starts), dtype=torch.float64)
+    for i, (r, c) in enumerate(starts):
+        rows[r:r + height, i] = 1
+        cols[c:c + width, i] = 1
+    return rows.to(device), cols.to(device)
+
+
+def box_sums(values: torch.Tensor, box: Boxes) -> torch.Tensor:
+    """Sums of (C, H, W) ``values`` over each box, in float64: (C, B). A box is separable: rows^T values cols."""
+    rows, cols = box
+    return ((values.double() @ cols) * rows).sum(1)
+
+
 @functools.lru_cache(maxsize=64)
-def moment_plan(kernel_size: int, dilation: int, height: int, width: int) -> MomentPlan:
+def moment_plan(kernel_size: int, dilation: int, height: int, width: int, device: torch.device) -> MomentPlan:
     taps = [(i * dilation, j * dilation) for i in range(kernel_size) for j in range(kernel_size)]
     pad = dilation * (kernel_size // 2)
     padded_h, padded_w = height + 2 * pad, width + 2 * pad
@@ -59,16 +78,11 @@ def moment_plan(kernel_size: int, dilation: int, height: int, width: int) -> Mom
     for (dr, dc), pairs in by_difference.items():
         left, right = max(0, -dc), max(0, dc)
         rows, cols = padded_h - dr, padded_w - left - right
-        boxes = torch.zeros(rows, cols, len(pairs))
-        for i, (ia, ib) in enumerate(pairs):
-            r, c = taps[ia][0], taps[ia][1] - left
-            boxes[r:r + height, c:c + width, i] = 1
+        starts = [(taps[ia][0], taps[ia][1] - left) for ia, _ in pairs]
+        products.append(((dr, left, right, rows, cols), boxes(starts, height, width, rows, cols, device)))
+        for ia, ib in pairs:
             pair_index[ia, ib] = pair_index[ib, ia] = column
             column += 1
-        products.append(((dr, left, right, rows, cols), boxes.reshape(rows * cols, -1)))
-    mean_boxes = torch.zeros(padded_h, padded_w, num_taps)
-    for i, (r, c) in enumerate(taps):
-        mean_boxes[r:r + height, c:c + width, i] = 1
 
     def assignment(select) -> torch.Tensor:
         matrix = torch.zeros(num_taps * num_taps, diameter * diameter)
@@ -77,7 +91,7 @@ def moment_plan(kernel_size: int, dilation: int, height: int, width: int) -> Mom
                 for ib, b in enumerate(taps):
                     offset = ((b[0] - a[0]) // dilation + kernel_size - 1) * diameter
                     matrix[ia * num_taps + ib, offset + (b[1] - a[1]) // dilation + kernel_size - 1] = 1
-        return matrix
+        return matrix.to(device)
 
     def band_span(start: int, size: int) -> Span:  # input rows (or cols) that the box of a tap at `start` misses
         return (0, min(size, start - pad)) if start > pad else (max(0, start + size - pad), size)
@@ -95,8 +109,9 @@ def moment_plan(kernel_size: int, dilation: int, height: int, width: int) -> Mom
         shape = (band.rows[1] - band.rows[0], band.cols[1] - band.cols[0])
         if min(shape) > 0:
             groups.setdefault(shape, []).append(band)
-    return MomentPlan(products, pair_index, mean_boxes.reshape(padded_h * padded_w, num_taps),
-                      assignment(lambda a: True), list(groups.values()))
+    return MomentPlan(products, pair_index.to(device), boxes(taps, height, width, padded_h, padded_w, device),
+                      assignment(lambda a: True),
+                      list(groups.values()))
 
 
 class PatchMoments(torch.autograd.Function):
@@ -107,22 +122,22 @@ class PatchMoments(torch.autograd.Function):
                 dilation: int) -> Tuple[torch.Tensor, torch.Tensor]:
         n, c, h, w = x.shape
         pad = dilation * (kernel_size // 2)
-        plan = moment_plan(kernel_size, dilation, h, w)
+        plan = moment_plan(kernel_size, dilation, h, w, x.device)
         # The shifted input inside its padding (-shift), inside a zero ring that the backward convs read.
         ringed = x.new_zeros(n, c, h + 4 * pad, w + 4 * pad)
         ringed[:, :, pad:h + 3 * pad, pad:w + 3 * pad] = -shift.reshape(1, c, 1, 1)
         ringed[:, :, 2 * pad:h + 2 * pad, 2 * pad:w + 2 * pad].copy_(x).sub_(shift.reshape(1, c, 1, 1))
         padded = ringed[:, :, pad:h + 3 * pad, pad:w + 3 * pad]
         count = n * h * w
-        mean = padded.sum(0).reshape(c, -1) @ plan.mean_boxes.to(x)
+        mean = box_sums(padded.sum(0), plan.tap_boxes)
         sums = []
-        for (dr, left, right, rows, cols), boxes in plan.products:
+        for (dr, left, right, rows, cols), pair_boxes in plan.products:
             product = padded[:, :, :rows, left:left + cols] * padded[:, :, dr:, right:right + cols]
-            sums.append(product.sum(0).reshape(c, -1) @ boxes.to(x))
+            sums.append(box_sums(product.sum(0), pair_boxes))
         second = torch.cat(sums, 1)[:, plan.pair_index]
         ctx.save_for_backward(ringed)
         ctx.geometry = (kernel_size, dilation)
-        return mean / count, second / count
+        return (mean / count).to(x.dtype), (second / count).to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad_mean: torch.Tensor, grad_second: torch.Tensor) -> tuple:
@@ -131,7 +146,7 @@ class PatchMoments(torch.autograd.Function):
         n, c = ringed.shape[:2]
         pad = dilation * (kernel_size // 2)
         h, w = ringed.shape[2] - 4 * pad, ringed.shape[3] - 4 * pad
-        plan = moment_plan(kernel_size, dilation, h, w)
+        plan = moment_plan(kernel_size, dilation, h, w, ringed.device)
         count = n * h * w
         diameter = 2 * kernel_size - 1
         pair_grad = ((grad_second + grad_second.transpose(1, 2)) / count).reshape(c, -1)
@@ -139,9 +154,10 @@ class PatchMoments(torch.autograd.Function):
         def difference_kernel(assignment: torch.Tensor) -> torch.Tensor:
             return (pair_grad @ assignment.to(pair_grad)).reshape(c, 1, diameter, diameter)
 
-        mean_grad = (grad_mean @ plan.mean_boxes.to(grad_mean).T / count).reshape(1, c, h + 2 * pad, w + 2 * pad)
         grad = F.conv2d(ringed, difference_kernel(plan.difference_assignment), None, 1, 0, dilation, c)
-        grad.add_(mean_grad[:, :, pad:pad + h, pad:pad + w])
+        tap_rows, tap_cols = plan.tap_boxes  # each tap's mean gradient spread over its box
+        mean_grad = ((grad_mean.double() / count).unsqueeze(1) * tap_rows) @ tap_cols.T
+        grad.add_(mean_grad[:, pad:pad + h, pad:pad + w].to(grad.dtype))
         for bands in plan.band_groups:
             kernels = torch.cat([difference_kernel(band.assignment) for band in bands])
             slabs = torch.cat([ringed[:, :, band.rows[0]:band.rows[1] + 4 * pad, band.cols[0]:band.cols[1] + 4 * pad]
