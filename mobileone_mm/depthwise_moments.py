@@ -110,8 +110,7 @@ def moment_plan(kernel_size: int, dilation: int, height: int, width: int, device
         if min(shape) > 0:
             groups.setdefault(shape, []).append(band)
     return MomentPlan(products, pair_index.to(device), boxes(taps, height, width, padded_h, padded_w, device),
-                      assignment(lambda a: True),
-                      list(groups.values()))
+                      assignment(lambda a: True), list(groups.values()))
 
 
 class PatchMoments(torch.autograd.Function):
