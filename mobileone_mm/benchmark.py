@@ -20,7 +20,8 @@ and it counts the parameters and multiply-accumulates of the ImageNet
 classifier (backbone, global average pooling, a 1000-way linear head) next to
 the figures of mmpretrain's metafile, read from the installed mmpretrain.
 Optionally it times RetinaNet and DeepLabV3 with MobileOne and with ResNet
-backbones (network forward only, no post-processing). Every model gets
+backbones (network forward only, no post-processing), in PyTorch eager and,
+on the CPU, exported to ONNX in ONNX Runtime. Every model gets
 realistic weights (Kaiming convs, random BN statistics) and denormals are
 flushed: with default BN statistics a random MobileOne in eval mode runs into
 denormal floats, 100x slower on CPU. On CUDA, TF32 is off, so that every
@@ -212,7 +213,12 @@ class LatencyRow:
 
 @dataclass
 class TaskRow:
-    """Latency of one task model's network forward (``mode='tensor'``, no post-processing)."""
+    """Latency of one task model's network forward (``mode='tensor'``, no post-processing).
+
+    ``form`` is ``train`` or ``deploy`` (MobileOne, PyTorch eager), ``eval``
+    (ResNet, PyTorch eager) or ``onnxruntime`` (the deploy or ResNet model
+    exported to ONNX, in ONNX Runtime's CPU provider).
+    """
 
     device: str
     threads: int
@@ -257,6 +263,28 @@ class TaskModel(NamedTuple):
     backbone: str
     config: str
     input_hw: Tuple[int, int]
+
+
+class TaskNetwork(nn.Module):
+    """A detector's or segmentor's network forward (``mode='tensor'``) as a module of one tensor."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> object:
+        return self.model(x, mode='tensor')
+
+
+class TensorOutputs(nn.Module):
+    """A model's outputs, nested sequences of tensors, as one flat tuple: what the ONNX exporter takes."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        return tuple(flatten_tensors(self.model(x)))
 
 
 class TimmFeatures(nn.Module):
@@ -423,12 +451,23 @@ def size_row(arch: str, published: Published) -> SizeRow:
                    published.params, flops[''] - flops['head'], flops[''], published.flops, published.top1)
 
 
-def onnx_session(model: nn.Module, directory: str, threads: int) -> ort.InferenceSession:
-    """Exports a CPU ``model`` (dynamic batch) to ONNX and opens it in ONNX Runtime's CPU provider."""
-    path = osp.join(directory, 'backbone.onnx')
-    torch.onnx.export(model, (torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE), ), path, dynamo=False, opset_version=11,
-                      input_names=['input'], output_names=['output'],
-                      dynamic_axes={'input': {0: 'batch'}, 'output': {0: 'batch'}})
+def onnx_session(model: nn.Module, inputs: torch.Tensor, directory: str, threads: int,
+                 dynamic_batch: bool = False) -> ort.InferenceSession:
+    """Exports a CPU ``model`` to ONNX and opens it in ONNX Runtime's CPU provider.
+
+    Args:
+        model (nn.Module): Takes one tensor, returns a tensor or nested
+            sequences of tensors.
+        inputs (torch.Tensor): An input to trace the export with.
+        directory (str): Where the ``.onnx`` file goes.
+        threads (int): ONNX Runtime's intra-op threads.
+        dynamic_batch (bool): Whether the batch size is free. Defaults to
+            False.
+    """
+    path = osp.join(directory, 'model.onnx')
+    dynamic_axes = {'input': {0: 'batch'}} if dynamic_batch else None
+    torch.onnx.export(TensorOutputs(model), (inputs, ), path, dynamo=False, opset_version=11, input_names=['input'],
+                      dynamic_axes=dynamic_axes)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -480,7 +519,8 @@ def benchmark_onnxruntime(arch: str, deploy: nn.Module, config: BenchmarkConfig,
     rows = []
     cpu = torch.device('cpu')
     with tempfile.TemporaryDirectory() as directory:
-        session = onnx_session(deploy, directory, torch.get_num_threads())
+        session = onnx_session(deploy, torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE), directory,
+                               torch.get_num_threads(), dynamic_batch=True)
         for batch in config.batch_sizes:
             feed = {'input': np.random.default_rng(0).standard_normal((batch, 3, IMAGE_SIZE, IMAGE_SIZE), np.float32)}
             timing = measure(lambda: session.run(None, feed), cpu, config.warmup, config.repeats)
@@ -520,22 +560,38 @@ def benchmark_tasks(device: torch.device, models: Sequence[TaskModel], repeats: 
 
     Each model is built from its config without pretrained weights and gets
     random BN statistics; one untimed run precedes the ``repeats`` timed ones.
+    On the CPU, the deploy form of a MobileOne model and the ResNet models
+    are also exported to ONNX and timed in ONNX Runtime.
     """
     rows = []
     for task in tqdm(models, desc=f'tasks on {device.type}'):
         model = build_model(load_model_config(task.config), device.type)
         randomize_batch_norm_(model)
-        forms = [('eval', model)]
+        forms = {'eval': model}
         if any(isinstance(module, MobileOne) for module in model.modules()):
-            forms = [('train', model), ('deploy', reparameterize_model(copy.deepcopy(model)))]
+            forms = {'train': model, 'deploy': reparameterize_model(copy.deepcopy(model))}
         inputs = torch.randn(1, 3, *task.input_hw, device=device)
-        for form, form_model in forms:
+        timings = {}
+        for form, form_model in forms.items():
             with torch.inference_mode():
-                timing = measure(lambda: form_model(inputs, mode='tensor'), device, 1, repeats)
-            rows.append(TaskRow(device.type, torch.get_num_threads(), task.task, task.backbone, form,
-                                'x'.join(map(str, task.input_hw)), count_parameters(form_model),
-                                **dataclasses.asdict(timing)))
+                timings[form] = measure(lambda: form_model(inputs, mode='tensor'), device, 1, repeats)
+        params = {form: count_parameters(form_model) for form, form_model in forms.items()}
+        if device.type == 'cpu':
+            fused = list(forms.values())[-1]
+            timings['onnxruntime'] = onnxruntime_task_timing(fused, inputs, repeats)
+            params['onnxruntime'] = count_parameters(fused)
+        rows += [TaskRow(device.type, torch.get_num_threads(), task.task, task.backbone, form,
+                         'x'.join(map(str, task.input_hw)), params[form], **dataclasses.asdict(timing))
+                 for form, timing in timings.items()]
     return rows
+
+
+def onnxruntime_task_timing(model: nn.Module, inputs: torch.Tensor, repeats: int) -> Timing:
+    """Latency of a task model's network forward exported to ONNX, in ONNX Runtime on the CPU."""
+    with tempfile.TemporaryDirectory() as directory:
+        session = onnx_session(TaskNetwork(model), inputs, directory, torch.get_num_threads())
+        feed = {'input': inputs.numpy()}
+        return measure(lambda: session.run(None, feed), torch.device('cpu'), 1, repeats)
 
 
 @contextlib.contextmanager

@@ -7,8 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
-from mobileone_mm.benchmark import BenchmarkConfig, GemmRow, LatencyRow, SizeRow, format_table, published_figures
+from mobileone_mm.benchmark import (BenchmarkConfig, GemmRow, LatencyRow, SizeRow, TaskModel, TaskNetwork,
+                                    benchmark_tasks, format_table, onnx_session, published_figures, task_models)
+from mobileone_mm.reparameterize import reparameterize_model
+from mobileone_mm.task_model import build_model, flatten_tensors, load_model_config
+from mobileone_mm.verify import randomize_batch_norm_
 
 ROOT = Path(__file__).resolve().parents[1]
 IMPLEMENTATIONS = ('mobileone_mm', 'mmpretrain', 'timm')
@@ -91,3 +96,33 @@ def test_format_table() -> None:
         'arch     ms', '-----------', 's0      1.5', 's10   12.25']
     assert format_table(['arch', 'ms'], [['s0', '1.5']], markdown=True).splitlines() == [
         '| arch | ms |', '| --- | --- |', '| s0 | 1.5 |']
+
+
+def small_task(backbone: str, input_hw: tuple[int, int] = (96, 128)) -> TaskModel:
+    (task, ) = [task for task in task_models(['s0']) if task.backbone == backbone]
+    return task._replace(input_hw=input_hw)
+
+
+def test_task_rows_time_every_form_and_onnxruntime() -> None:
+    rows = benchmark_tasks(torch.device('cpu'), [small_task('MobileOne-s0'), small_task('ResNet-18')], repeats=1)
+    forms = [(row.backbone, row.form) for row in rows]
+    assert forms == [('MobileOne-s0', 'train'), ('MobileOne-s0', 'deploy'), ('MobileOne-s0', 'onnxruntime'),
+                     ('ResNet-18', 'eval'), ('ResNet-18', 'onnxruntime')]
+    params = {form: row.params for form, row in zip(forms, rows)}
+    assert params['MobileOne-s0', 'onnxruntime'] == params['MobileOne-s0', 'deploy']
+    assert params['MobileOne-s0', 'deploy'] < params['MobileOne-s0', 'train']
+    assert all(row.input_hw == '96x128' and row.median_ms > 0 for row in rows)
+
+
+def test_onnxruntime_task_model_computes_what_pytorch_does(tmp_path: Path) -> None:
+    task = small_task('MobileOne-s0')
+    model = reparameterize_model(build_model(load_model_config(task.config)))
+    randomize_batch_norm_(model)
+    inputs = torch.randn(1, 3, *task.input_hw)
+    session = onnx_session(TaskNetwork(model), inputs, str(tmp_path), threads=1)
+    with torch.inference_mode():
+        expected = flatten_tensors(model(inputs, mode='tensor'))
+    outputs = session.run(None, {'input': inputs.numpy()})
+    assert len(outputs) == len(expected) == 10  # RetinaNet: scores and boxes of 5 levels
+    for output, reference in zip(outputs, expected):
+        torch.testing.assert_close(torch.from_numpy(output), reference, rtol=1e-4, atol=1e-4 * reference.abs().max())
