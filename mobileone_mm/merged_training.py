@@ -73,6 +73,24 @@ def merging_pays_off(in_channels: int, out_channels: int, kernel_size: int, stri
     return in_channels // groups * kernel_size**2 < (num_convs - 1) * (out_channels // groups)
 
 
+class Gram(torch.autograd.Function):
+    """``a @ a^T`` for a batch of matrices ``a`` (..., D, M), its backward one product: ``(G + G^T) @ a``.
+
+    Autograd's own backward of ``a @ a.transpose(-1, -2)`` takes two products
+    and a sum, one per operand.
+    """
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(a)
+        return a @ a.transpose(-1, -2)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        a, = ctx.saved_tensors
+        return (grad + grad.transpose(-1, -2)) @ a
+
+
 def patch_moments(x: torch.Tensor, kernel_size: int, stride: int, padding: int, dilation: int,
                   groups: int) -> Tuple[torch.Tensor, torch.Tensor, int]:
     """Mean and covariance of a convolution's input patches over the batch and the output positions.
@@ -89,15 +107,15 @@ def patch_moments(x: torch.Tensor, kernel_size: int, stride: int, padding: int, 
     """
     n, channels = x.shape[:2]
     if kernel_size == 1 and stride == 1 and padding == 0:
-        patches = x.reshape(n, groups, channels // groups, -1)
+        patches = x.reshape(n, channels, -1)
     else:
         patches = F.unfold(x, kernel_size, dilation, padding, stride)
-        patches = patches.reshape(n, groups, patches.shape[1] // groups, -1)
-    count = n * patches.shape[-1]
-    mean = patches.sum(3).sum(0) / count  # contiguous reductions: much faster than mean((0, 3))
+    # (groups, D, N * L): the covariance is then one matrix product per group, not one per image.
+    patches = patches.transpose(0, 1).reshape(groups, patches.shape[1] // groups, -1)
+    count = patches.shape[-1]
+    mean = patches.sum(-1) / count
     centred = patches - mean.unsqueeze(-1)  # centring keeps E[pp^T] - mm^T from cancelling in float32
-    cov = torch.matmul(centred, centred.transpose(-1, -2)).sum(0) / count
-    return mean, cov, count
+    return mean, Gram.apply(centred) / count, count
 
 
 @torch.no_grad()
@@ -141,9 +159,12 @@ def merged_branches_forward(x: torch.Tensor, kernels: Sequence[torch.Tensor], no
         mean, cov, count = depthwise_patch_moments(x, kernel_size, dilation)
     else:
         mean, cov, count = patch_moments(x, kernel_size, stride, padding, dilation, groups)
-    flat = weight.reshape(num_convs, groups, out_channels // groups, -1)  # (J, groups, C_out / groups, D)
-    branch_mean = torch.matmul(flat, mean.unsqueeze(-1)).reshape(num_convs, out_channels)
-    branch_var = (torch.matmul(flat, cov) * flat).sum(-1).reshape(num_convs, out_channels)
+    # (groups, J * C_out / groups, D): every branch's kernels of a group in one matrix product with its moments.
+    flat = weight.reshape(num_convs, groups, out_channels // groups, -1).transpose(0, 1).flatten(1, 2)
+    branch_mean = torch.matmul(flat, mean.unsqueeze(-1)).reshape(groups, num_convs, -1)
+    branch_var = (torch.matmul(flat, cov) * flat).sum(-1).reshape(groups, num_convs, -1)
+    branch_mean, branch_var = (moment.transpose(0, 1).reshape(num_convs, out_channels)
+                               for moment in (branch_mean, branch_var))
     norms = list(norms)
     if identity_norm is not None:
         # Output channel c copies the centre tap of input channel c: read its moments, no product with I.

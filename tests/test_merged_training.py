@@ -15,7 +15,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mobileone_mm import MobileOne, MobileOneBlock
 from mobileone_mm.depthwise_moments import depthwise_patch_moments
-from mobileone_mm.merged_training import merged_branches_forward, patch_moments
+from mobileone_mm.merged_training import Gram, merged_branches_forward, patch_moments
 from mobileone_mm.verify import make_realistic_
 
 FLOAT64_TOLERANCE = 1e-10
@@ -136,6 +136,12 @@ def test_float32_block_stays_within_tolerance_on_realistic_activations(kind):
     x = torch.randn(8, 64, 28, 28).relu() * 3 + 1  # post-ReLU activations with a large mean
     assert block.trains_merged(x)
     assert relative(block(x), reference(x)) <= FLOAT32_TOLERANCE
+
+
+def test_gram_gradient_is_autograds():
+    a = torch.randn(2, 5, 7, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(Gram.apply, (a, ))
+    torch.testing.assert_close(Gram.apply(a), a @ a.transpose(-1, -2))
 
 
 def test_patch_moments_match_unfolded_patches():
