@@ -42,9 +42,10 @@ def can_merge(convs: Sequence[nn.Module], norms: Sequence[nn.Module]) -> bool:
 
 
 # Measured on 2 CPU threads, batch 8: a 3x3 depthwise block with 4 branches and the scale branch took 0.44-0.51x
-# of the branch form merged on 56x56 maps, 0.7-0.86x on 28x28 and 1.0-1.06x on 14x14 (below about 28x28 the fixed
-# cost of the moments' small ops wins); with 2 branches 0.64x on 56x56; with 1 branch 1.10-1.15x.
-DEPTHWISE_MIN_POSITIONS = 28 * 28
+# of the branch form merged on 56x56 maps, 0.7-0.86x on 28x28 and 0.76-1.08x on 14x14 alone; merging S0's 14x14
+# blocks too made a whole S0 step 0.93x (9 interleaved rounds, each faster). With 2 branches 0.64x on 56x56; with
+# 1 branch (S1-S4) a whole S1 step took 1.12x merged from 28x28 up and 1.29x from 14x14 up.
+DEPTHWISE_MIN_POSITIONS = 14 * 14
 DEPTHWISE_MIN_CONVS = 3
 
 
