@@ -189,7 +189,10 @@ class LatencyRow:
     ``form`` is ``train`` (training form, eval mode), ``deploy`` (fused),
     ``onnxruntime`` (fused, in ONNX Runtime) or ``train step`` (training form,
     train mode, forward and backward). ``gflops_per_s`` and ``gemm_pct`` are
-    left empty for the training step.
+    left empty for the training step. ``vs_mmpretrain`` is the median over
+    the rounds of this time / mmpretrain's time in the same round (same form
+    and batch): a paired ratio that a slow spell of the machine cancels out
+    of; empty for ONNX Runtime.
     """
 
     device: str
@@ -208,6 +211,7 @@ class LatencyRow:
     images_per_s: float
     gflops_per_s: Optional[float]
     gemm_pct: Optional[float]
+    vs_mmpretrain: Optional[float]
     published_top1: float
 
 
@@ -396,8 +400,12 @@ def measure(fn: Callable[[], object], device: torch.device, warmup: int, repeats
 
 
 def measure_interleaved(functions: Dict[str, Callable[[], object]], device: torch.device, warmup: int,
-                        repeats: int) -> Dict[str, Timing]:
-    """Times the functions in turn, one call each per round, so that a slow spell of a noisy machine hits all alike."""
+                        repeats: int) -> Dict[str, List[float]]:
+    """Times the functions in turn, one call each per round, so that a slow spell of a noisy machine hits all alike.
+
+    Returns:
+        dict[str, list[float]]: Each function's seconds, round by round.
+    """
     for function in functions.values():
         for _ in range(warmup):
             function()
@@ -409,7 +417,12 @@ def measure_interleaved(functions: Dict[str, Callable[[], object]], device: torc
             function()
             synchronize(device)
             seconds[name].append(time.perf_counter() - start)
-    return {name: Timing.from_seconds(values) for name, values in seconds.items()}
+    return seconds
+
+
+def paired_ratio(seconds: Sequence[float], reference: Sequence[float]) -> float:
+    """The median of the round-by-round ratios of two interleaved timings."""
+    return float(np.median(np.asarray(seconds) / np.asarray(reference)))
 
 
 def inference(model: nn.Module, inputs: torch.Tensor) -> Callable[[], object]:
@@ -475,13 +488,13 @@ def onnx_session(model: nn.Module, inputs: torch.Tensor, directory: str, threads
 
 
 def latency_row(device: torch.device, arch: str, batch: int, implementation: str, form: str, params: int,
-                timing: Timing, size: SizeRow, gemm: GemmRow) -> LatencyRow:
+                timing: Timing, size: SizeRow, gemm: GemmRow, vs_mmpretrain: Optional[float] = None) -> LatencyRow:
     images_per_s = batch / (timing.median_ms * 1e-3)
     gflops = None if form == 'train step' else 2 * size.backbone_macs * images_per_s / 1e9
     gemm_pct = None if gflops is None else 100 * gflops / gemm.gflops_per_s
     return LatencyRow(device.type, torch.get_num_threads(), arch, batch, implementation, form, params,
                       **dataclasses.asdict(timing), images_per_s=images_per_s, gflops_per_s=gflops, gemm_pct=gemm_pct,
-                      published_top1=size.published_top1)
+                      vs_mmpretrain=vs_mmpretrain, published_top1=size.published_top1)
 
 
 def benchmark_arch(arch: str, device: torch.device, config: BenchmarkConfig, size: SizeRow, gemm: GemmRow,
@@ -496,18 +509,20 @@ def benchmark_arch(arch: str, device: torch.device, config: BenchmarkConfig, siz
     for form, models in forms.items():
         for batch in config.batch_sizes:
             inputs = torch.randn(batch, 3, IMAGE_SIZE, IMAGE_SIZE, device=device)
-            timings = measure_interleaved({name: inference(model, inputs) for name, model in models.items()}, device,
+            seconds = measure_interleaved({name: inference(model, inputs) for name, model in models.items()}, device,
                                           config.warmup, config.repeats)
-            rows += [latency_row(device, arch, batch, name, form, count_parameters(models[name]), timing, size, gemm)
-                     for name, timing in timings.items()]
+            rows += [latency_row(device, arch, batch, name, form, count_parameters(models[name]),
+                                 Timing.from_seconds(times), size, gemm, paired_ratio(times, seconds['mmpretrain']))
+                     for name, times in seconds.items()]
     inputs = torch.randn(config.train_batch_size, 3, IMAGE_SIZE, IMAGE_SIZE, device=device)
     trained[BRANCH_FORM] = branch_form_training(trained['mobileone_mm'])
     for model in trained.values():
         model.train()  # not chained: mmpretrain's MobileOne.train() returns None
-    timings = measure_interleaved({name: train_step(model, inputs) for name, model in trained.items()}, device,
+    seconds = measure_interleaved({name: train_step(model, inputs) for name, model in trained.items()}, device,
                                   config.warmup, config.slow_repeats)
     rows += [latency_row(device, arch, config.train_batch_size, name, 'train step', count_parameters(trained[name]),
-                         timing, size, gemm) for name, timing in timings.items()]
+                         Timing.from_seconds(times), size, gemm, paired_ratio(times, seconds['mmpretrain']))
+             for name, times in seconds.items()]
     if device.type == 'cpu':
         rows += benchmark_onnxruntime(arch, forms['deploy']['mobileone_mm'], config, size, gemm)
     return rows
@@ -688,10 +703,10 @@ def relative_difference(counted: int, published: int) -> str:
 
 def latency_table(rows: Sequence[LatencyRow], markdown: bool) -> str:
     header = ['arch', 'batch', 'implementation', 'form', 'params (M)', 'median ms', 'p25..p75 ms', 'min..max ms',
-              'img/s', 'GFLOP/s', '% GEMM']
+              'vs mmpretrain', 'img/s', 'GFLOP/s', '% GEMM']
     cells = [[row.arch, str(row.batch), row.implementation, row.form, f'{row.params / 1e6:.2f}',
-              f'{row.median_ms:.2f}', *spread(row), f'{row.images_per_s:.1f}', optional(row.gflops_per_s, '.1f'),
-              optional(row.gemm_pct, '.1f')] for row in rows]
+              f'{row.median_ms:.2f}', *spread(row), optional(row.vs_mmpretrain, '.2f'), f'{row.images_per_s:.1f}',
+              optional(row.gflops_per_s, '.1f'), optional(row.gemm_pct, '.1f')] for row in rows]
     return format_table(header, cells, markdown)
 
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from mobileone_mm.benchmark import (BenchmarkConfig, GemmRow, LatencyRow, SizeRow, TaskModel, TaskNetwork,
-                                    benchmark_tasks, format_table, onnx_session, published_figures, task_models)
+                                    benchmark_tasks, format_table, onnx_session, paired_ratio, published_figures,
+                                    task_models)
 from mobileone_mm.reparameterize import reparameterize_model
 from mobileone_mm.task_model import build_model, flatten_tensors, load_model_config
 from mobileone_mm.verify import randomize_batch_norm_
@@ -60,6 +61,9 @@ def test_quick_run_latency_rows(quick_run: Path) -> None:
         assert int(row['repeats']) == (quick.slow_repeats if train_step else 2)
         assert 0 < float(row['min_ms']) <= float(row['median_ms']) <= float(row['max_ms'])
         assert (row['gemm_pct'] == '') == train_step
+        assert (row['vs_mmpretrain'] == '') == (row['form'] == 'onnxruntime')
+        if row['implementation'] == 'mmpretrain':
+            assert float(row['vs_mmpretrain']) == 1.0
     params = {(row['implementation'], row['form']): int(row['params']) for row in rows}
     # The same network in every implementation: 4.27 M parameters trained, 1.05 M fused.
     assert len({params[name, 'train'] for name in IMPLEMENTATIONS}) == 1
@@ -89,6 +93,14 @@ def test_published_figures_are_mmpretrains_metafile() -> None:
     assert sorted(published) == ['s0', 's1', 's2', 's3', 's4']
     assert (published['s0'].flops, published['s0'].params, published['s0'].top1) == (274_136_576, 2_078_504, 71.34)
     assert [published[arch].top1 for arch in sorted(published)] == [71.34, 75.72, 77.37, 78.06, 79.69]
+
+
+def test_paired_ratio_outvotes_a_slow_spell() -> None:
+    # A spell slows ours in rounds 2-3 and the reference in round 3 only: two rounds of three say 0.5, while the
+    # ratio of the medians says 1.5.
+    ours, reference = [1.0, 3.0, 3.0], [2.0, 2.0, 6.0]
+    assert paired_ratio(ours, reference) == pytest.approx(0.5)
+    assert sorted(ours)[1] / sorted(reference)[1] == pytest.approx(1.5)
 
 
 def test_format_table() -> None:
