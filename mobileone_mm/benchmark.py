@@ -14,7 +14,9 @@ the backbone alone (stem and 4 stages, no head) at 224x224 in float32:
   ``merged_training=False`` (every block branch by branch);
 - an fp32 GEMM, the compute ceiling against which each form's effective
   GFLOP/s (2 x the deploy form's multiply-accumulates per image x batch /
-  latency) is put;
+  latency) is put; it is timed in the same rounds as each inference form,
+  and ``% GEMM`` is the median of the rounds' ratios, so that a slow spell of
+  the machine during one measurement does not skew it;
 
 and it counts the parameters and multiply-accumulates of the ImageNet
 classifier (backbone, global average pooling, a 1000-way linear head) next to
@@ -71,6 +73,7 @@ DETECTION_INPUT = (800, 1344)  # mmdet's test scale (1333, 800), padded to a mul
 SEGMENTATION_INPUT = (512, 512)
 GEMM_SIZES = {'cpu': 2048, 'cuda': 8192}  # large enough to reach each device's fp32 peak
 METAFILE = 'configs/mobileone/metafile.yml'  # in mmpretrain's package data (.mim)
+GEMM = 'gemm'  # the GEMM's key among the functions timed in turn
 
 
 def default_devices() -> Tuple[str, ...]:
@@ -260,6 +263,17 @@ class Implementation:
     reparameterize: Callable[[nn.Module], nn.Module]
 
 
+class Gemm(NamedTuple):
+    """An fp32 n x n by n x n matrix product, the compute ceiling: timed beside each inference form."""
+
+    size: int
+    run: Callable[[], object]
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.size**3
+
+
 class TaskModel(NamedTuple):
     """A detector or segmentor to time: its config file and input size."""
 
@@ -440,12 +454,17 @@ def train_step(model: nn.Module, inputs: torch.Tensor) -> Callable[[], None]:
     return step
 
 
-def gemm_ceiling(device: torch.device, size: int, repeats: int) -> GemmRow:
-    """fp32 GFLOP/s of an n x n by n x n matrix product on ``device``."""
+def gemm_call(device: torch.device, size: int) -> Gemm:
+    """An fp32 n x n by n x n matrix product on ``device``, ready to time."""
     a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
-    timing = measure(lambda: torch.mm(a, b), device, warmup=2, repeats=repeats)
-    return GemmRow(device.type, torch.get_num_threads(), size, timing.median_ms,
-                   2 * size**3 / (timing.median_ms * 1e-3) / 1e9)
+    return Gemm(size, lambda: torch.mm(a, b))
+
+
+def gemm_ceiling(gemm: Gemm, device: torch.device, repeats: int) -> GemmRow:
+    """fp32 GFLOP/s of ``gemm`` on ``device``."""
+    timing = measure(gemm.run, device, warmup=2, repeats=repeats)
+    return GemmRow(device.type, torch.get_num_threads(), gemm.size, timing.median_ms,
+                   gemm.flops / (timing.median_ms * 1e-3) / 1e9)
 
 
 def count_flops(model: nn.Module, input_size: int = IMAGE_SIZE) -> Dict[str, int]:
@@ -488,18 +507,28 @@ def onnx_session(model: nn.Module, inputs: torch.Tensor, directory: str, threads
 
 
 def latency_row(device: torch.device, arch: str, batch: int, implementation: str, form: str, params: int,
-                timing: Timing, size: SizeRow, gemm: GemmRow, vs_mmpretrain: Optional[float] = None) -> LatencyRow:
+                seconds: Sequence[float], size: SizeRow, gemm: Optional[Gemm] = None,
+                gemm_seconds: Optional[Sequence[float]] = None,
+                mmpretrain_seconds: Optional[Sequence[float]] = None) -> LatencyRow:
+    """A row from interleaved timings: ``seconds`` of this form, of the GEMM and of mmpretrain's in the same rounds.
+
+    ``gemm_pct`` is the median over the rounds of the form's achieved
+    GFLOP/s against the GEMM's in the same round (without a GEMM: None).
+    """
+    timing = Timing.from_seconds(seconds)
     images_per_s = batch / (timing.median_ms * 1e-3)
-    gflops = None if form == 'train step' else 2 * size.backbone_macs * images_per_s / 1e9
-    gemm_pct = None if gflops is None else 100 * gflops / gemm.gflops_per_s
+    flops = 2 * size.backbone_macs * batch
+    gflops = None if form == 'train step' else flops / (timing.median_ms * 1e-3) / 1e9
+    gemm_pct = None if gemm is None else 100 * flops / gemm.flops * paired_ratio(gemm_seconds, seconds)
+    vs_mmpretrain = None if mmpretrain_seconds is None else paired_ratio(seconds, mmpretrain_seconds)
     return LatencyRow(device.type, torch.get_num_threads(), arch, batch, implementation, form, params,
                       **dataclasses.asdict(timing), images_per_s=images_per_s, gflops_per_s=gflops, gemm_pct=gemm_pct,
                       vs_mmpretrain=vs_mmpretrain, published_top1=size.published_top1)
 
 
-def benchmark_arch(arch: str, device: torch.device, config: BenchmarkConfig, size: SizeRow, gemm: GemmRow,
+def benchmark_arch(arch: str, device: torch.device, config: BenchmarkConfig, size: SizeRow, gemm: Gemm,
                    progress: tqdm) -> List[LatencyRow]:
-    """Every implementation and form of one arch on one device, the implementations timed in turn."""
+    """Every implementation and form of one arch on one device, the implementations (and the GEMM) timed in turn."""
     progress.set_postfix_str(f'{device.type} {arch}')
     trained = {implementation.name: implementation.build(arch).to(device) for implementation in IMPLEMENTATIONS}
     forms = {'train': trained,
@@ -509,11 +538,10 @@ def benchmark_arch(arch: str, device: torch.device, config: BenchmarkConfig, siz
     for form, models in forms.items():
         for batch in config.batch_sizes:
             inputs = torch.randn(batch, 3, IMAGE_SIZE, IMAGE_SIZE, device=device)
-            seconds = measure_interleaved({name: inference(model, inputs) for name, model in models.items()}, device,
-                                          config.warmup, config.repeats)
-            rows += [latency_row(device, arch, batch, name, form, count_parameters(models[name]),
-                                 Timing.from_seconds(times), size, gemm, paired_ratio(times, seconds['mmpretrain']))
-                     for name, times in seconds.items()]
+            functions = {name: inference(model, inputs) for name, model in models.items()}
+            seconds = measure_interleaved({**functions, GEMM: gemm.run}, device, config.warmup, config.repeats)
+            rows += [latency_row(device, arch, batch, name, form, count_parameters(models[name]), seconds[name], size,
+                                 gemm, seconds[GEMM], seconds['mmpretrain']) for name in functions]
     inputs = torch.randn(config.train_batch_size, 3, IMAGE_SIZE, IMAGE_SIZE, device=device)
     trained[BRANCH_FORM] = branch_form_training(trained['mobileone_mm'])
     for model in trained.values():
@@ -521,16 +549,15 @@ def benchmark_arch(arch: str, device: torch.device, config: BenchmarkConfig, siz
     seconds = measure_interleaved({name: train_step(model, inputs) for name, model in trained.items()}, device,
                                   config.warmup, config.slow_repeats)
     rows += [latency_row(device, arch, config.train_batch_size, name, 'train step', count_parameters(trained[name]),
-                         Timing.from_seconds(times), size, gemm, paired_ratio(times, seconds['mmpretrain']))
-             for name, times in seconds.items()]
+                         times, size, mmpretrain_seconds=seconds['mmpretrain']) for name, times in seconds.items()]
     if device.type == 'cpu':
         rows += benchmark_onnxruntime(arch, forms['deploy']['mobileone_mm'], config, size, gemm)
     return rows
 
 
 def benchmark_onnxruntime(arch: str, deploy: nn.Module, config: BenchmarkConfig, size: SizeRow,
-                          gemm: GemmRow) -> List[LatencyRow]:
-    """This package's deploy form in ONNX Runtime (CPU provider, torch's thread count)."""
+                          gemm: Gemm) -> List[LatencyRow]:
+    """This package's deploy form in ONNX Runtime (CPU provider, torch's thread count), the GEMM timed in turn."""
     rows = []
     cpu = torch.device('cpu')
     with tempfile.TemporaryDirectory() as directory:
@@ -538,9 +565,10 @@ def benchmark_onnxruntime(arch: str, deploy: nn.Module, config: BenchmarkConfig,
                                torch.get_num_threads(), dynamic_batch=True)
         for batch in config.batch_sizes:
             feed = {'input': np.random.default_rng(0).standard_normal((batch, 3, IMAGE_SIZE, IMAGE_SIZE), np.float32)}
-            timing = measure(lambda: session.run(None, feed), cpu, config.warmup, config.repeats)
+            seconds = measure_interleaved({'onnxruntime': lambda: session.run(None, feed), GEMM: gemm.run}, cpu,
+                                          config.warmup, config.repeats)
             rows.append(latency_row(cpu, arch, batch, 'mobileone_mm', 'onnxruntime', count_parameters(deploy),
-                                    timing, size, gemm))
+                                    seconds['onnxruntime'], size, gemm, seconds[GEMM]))
     return rows
 
 
@@ -664,8 +692,8 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkResult:
         sizes = [size_row(arch, published[arch]) for arch in config.archs]
         result = BenchmarkResult(environment(config.devices), config, [], sizes, [], [])
         for device in devices:
-            gemm = gemm_ceiling(device, config.gemm_size or GEMM_SIZES[device.type], config.repeats)
-            result.gemm.append(gemm)
+            gemm = gemm_call(device, config.gemm_size or GEMM_SIZES[device.type])
+            result.gemm.append(gemm_ceiling(gemm, device, config.repeats))
             with tqdm(total=len(sizes), desc=f'backbones on {device.type}') as progress:
                 for size in sizes:
                     result.latency += benchmark_arch(size.arch, device, config, size, gemm, progress)
@@ -743,7 +771,8 @@ def format_report(result: BenchmarkResult, markdown: bool = False) -> str:
         sections += [f'\nLatency on {gemm.device} (threads: {gemm.threads}): backbone only (MobileOne stem + 4 stages, '
                      f'no head), 224x224, eager eval + inference_mode; "train step" = fwd+bwd in train mode. '
                      f'GFLOP/s from deploy MACs; GEMM ceiling {gemm.gflops_per_s:.1f} GFLOP/s '
-                     f'({gemm.size}^3 fp32, {gemm.median_ms:.1f} ms)',
+                     f'({gemm.size}^3 fp32, {gemm.median_ms:.1f} ms); % GEMM and vs mmpretrain: medians of the '
+                     f'ratios to the GEMM and to mmpretrain timed in the same rounds',
                      latency_table(rows, markdown)]
     if result.tasks:
         sections += ['\nTask models, batch 1, network forward (mode="tensor", no post-processing)',
