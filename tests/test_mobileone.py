@@ -65,6 +65,19 @@ def test_block_with_syncbn_fuses_after_revert_sync_batchnorm():
     assert relative_error(reverted(x), expected) <= TOLERANCE
 
 
+@pytest.mark.parametrize('stride, size', [(1, 12), (2, 12), (2, 7)])
+def test_depthwise_scale_branch_as_a_product_computes_the_1x1_conv(stride, size):
+    # float64: the weight's gradient sums batch-norm gradients that cancel, and float32 rounds them differently.
+    block = make_realistic_(MobileOneBlock(16, 16, 3, num_convs=1, stride=stride, groups=16)).double().train()
+    x = torch.randn(2, 16, size, size, dtype=torch.float64, requires_grad=True)
+    as_product, as_conv = block.scale_branch(x), block.branch_scale(x)
+    assert torch.equal(as_product, as_conv)
+    grad, inputs = torch.randn_like(as_conv), (x, block.branch_scale.conv.weight)
+    for product_grad, conv_grad in zip(torch.autograd.grad(as_product, inputs, grad),
+                                       torch.autograd.grad(as_conv, inputs, grad)):
+        torch.testing.assert_close(product_grad, conv_grad)
+
+
 def test_block_switch_to_deploy_is_idempotent_and_matches_deploy_build():
     block = make_realistic_(MobileOneBlock(16, 16, 3, num_convs=4, groups=16))
     x = torch.randn(1, 16, 10, 10)
