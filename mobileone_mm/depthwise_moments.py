@@ -6,9 +6,11 @@ batch and the output positions ``p`` (``xp``: the input with the conv's zero
 padding). Unfolding the k*k patches would copy the input k*k times; instead:
 
 - forward: the pairs with the same tap difference ``b - a`` share one product
-  map ``xp * shift(xp, b - a)``; each pair sums it over its own box of
-  positions (a box is separable: two small 0/1 matrix products). 2k^2 - 2k + 1
-  maps in all (13 for 3x3).
+  map ``xp * shift(xp, b - a)``; each pair sums it over the box of positions of
+  its first tap (a box is separable: two small 0/1 matrix products).
+  2k^2 - 2k + 1 maps in all (13 for 3x3). A map is the flattened input times
+  itself shifted by ``b - a`` as one flat offset: a product of two long
+  contiguous runs, whose entries that wrap across a row lie in no box.
 - backward: the gradient ``sum_ab G_ab 1[u in box_a] xp(u + b - a)`` is one
   (2k-1) x (2k-1) depthwise conv of ``xp``, whose kernel sums ``G`` by tap
   difference, corrected on the border bands that some ``box_a`` misses.
@@ -20,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 Span = Tuple[int, int]
-Boxes = Tuple[torch.Tensor, torch.Tensor]
+Boxes = Tuple[torch.Tensor, torch.Tensor]  # row spans (H, k), column spans (W, >= k)
 
 
 class Band(NamedTuple):
@@ -33,56 +35,70 @@ class Band(NamedTuple):
 
 
 class MomentPlan(NamedTuple):
-    """The index tables of one geometry (kernel, dilation, input size, device), built once; O(H + W) each."""
+    """The index tables of one geometry (kernel, dilation, input size, device), built once; O(H + W) each.
 
-    products: List[Tuple[Tuple[int, int, int, int, int], Boxes]]  # product map slices, its pairs' boxes
-    pair_index: torch.Tensor  # (k^2, k^2): column of each pair among the products' box sums
-    tap_boxes: Boxes  # each tap's box of positions in the padded input
-    difference_assignment: torch.Tensor  # (k^4, (2k-1)^2)
+    Positions are those of ``ringed`` in :class:`PatchMoments` (the input in
+    its padding, in a zero ring as wide), flattened row by row.
+    """
+
+    product_offsets: List[int]  # flat offset b - a of each product map, >= 0
+    pair_index: torch.Tensor  # (k^2, k^2): each pair's sum among the box sums of (input, *products), (map, tap)
+    tap_boxes: Boxes  # the box of positions of each tap, row-major
+    difference_assignment: torch.Tensor  # (k^4, (2k-1)^2): which (a, b) pairs add to which tap difference
     band_groups: List[List[Band]]  # bands of the same shape, one conv each
 
 
-def boxes(starts: Sequence[Tuple[int, int]], height: int, width: int, map_height: int, map_width: int,
-          device: torch.device) -> Boxes:
-    """0/1 row and column indicators of height x width boxes at ``starts`` in a map: (map_height, B), (map_width, B)."""
-    rows = torch.zeros(map_height, len(starts), dtype=torch.float64)
-    cols = torch.zeros(map_width, len(starts), dtype=torch.float64)
-    for i, (r, c) in enumerate(starts):
-        rows[r:r + height, i] = 1
-        cols[c:c + width, i] = 1
-    return rows.to(device), cols.to(device)
+# sgemm with the 3 columns of a 3x3 kernel's spans ran 2.5-3.5x slower on CPU than with them padded by zero
+# columns to 16 (14 maps of 48-256 channels; 4, 8 or 32 columns were slower than 16).
+GEMM_COLUMNS = 16
 
 
-def box_sums(values: torch.Tensor, box: Boxes) -> torch.Tensor:
-    """Sums of (C, H, W) ``values`` over each box, in float64: (C, B). A box is separable: rows^T values cols."""
+def spans(starts: Sequence[int], size: int, length: int, device: torch.device, columns: int = 0) -> torch.Tensor:
+    """0/1 indicators of the spans ``[start, start + size)`` in ``range(length)``, float64.
+
+    Returns:
+        Tensor: Shape (length, max(len(starts), columns)); columns past the spans are 0.
+    """
+    indicators = torch.zeros(length, max(len(starts), columns), dtype=torch.float64)
+    for column, start in enumerate(starts):
+        indicators[start:start + size, column] = 1
+    return indicators.to(device)
+
+
+def column_span_sums(values: torch.Tensor, box: Boxes) -> torch.Tensor:
+    """Sums of (..., H, W) ``values`` over the k column spans of ``box``: (..., H, k)."""
     rows, cols = box
-    return ((values.double() @ cols) * rows).sum(1)
+    return (values @ cols.to(values.dtype))[..., :rows.shape[1]]
+
+
+def box_sums(column_sums: torch.Tensor, box: Boxes) -> torch.Tensor:
+    """Sums over the k * k boxes of ``box`` (box ``i * k + j``: row span i, column span j), in float64.
+
+    Args:
+        column_sums (Tensor): :func:`column_span_sums` of the values, (..., H, k).
+
+    Returns:
+        Tensor: Shape (..., k * k).
+    """
+    rows, _ = box
+    return (rows.T @ column_sums.double()).flatten(-2)
 
 
 @functools.lru_cache(maxsize=64)
 def moment_plan(kernel_size: int, dilation: int, height: int, width: int, device: torch.device) -> MomentPlan:
     taps = [(i * dilation, j * dilation) for i in range(kernel_size) for j in range(kernel_size)]
     pad = dilation * (kernel_size // 2)
-    padded_h, padded_w = height + 2 * pad, width + 2 * pad
+    ringed_w = width + 4 * pad
     num_taps, diameter = len(taps), 2 * kernel_size - 1
 
-    by_difference: Dict[Tuple[int, int], List[Tuple[int, int]]] = {}
-    for ia, a in enumerate(taps):
-        for ib, b in enumerate(taps):
-            dr, dc = b[0] - a[0], b[1] - a[1]
-            if dr > 0 or (dr == 0 and dc >= 0):  # M is symmetric: one of (a, b) and (b, a)
-                by_difference.setdefault((dr, dc), []).append((ia, ib))
-    products = []
-    pair_index = torch.zeros(num_taps, num_taps, dtype=torch.long)
-    column = 0
-    for (dr, dc), pairs in by_difference.items():
-        left, right = max(0, -dc), max(0, dc)
-        rows, cols = padded_h - dr, padded_w - left - right
-        starts = [(taps[ia][0], taps[ia][1] - left) for ia, _ in pairs]
-        products.append(((dr, left, right, rows, cols), boxes(starts, height, width, rows, cols, device)))
-        for ia, ib in pairs:
-            pair_index[ia, ib] = pair_index[ib, ia] = column
-            column += 1
+    def flat_offset(a: Tuple[int, int], b: Tuple[int, int]) -> int:
+        return (b[0] - a[0]) * ringed_w + b[1] - a[1]
+
+    # M is symmetric: the pair (a, b) with b - a < 0 sums the map of a - b over the box of b.
+    product_offsets = sorted({abs(flat_offset(a, b)) for a in taps for b in taps})
+    pair_index = torch.tensor([[(1 + product_offsets.index(abs(flat_offset(a, b)))) * num_taps
+                                + (ia if flat_offset(a, b) >= 0 else ib) for ib, b in enumerate(taps)]
+                               for ia, a in enumerate(taps)])
 
     def assignment(select) -> torch.Tensor:
         matrix = torch.zeros(num_taps * num_taps, diameter * diameter)
@@ -109,8 +125,11 @@ def moment_plan(kernel_size: int, dilation: int, height: int, width: int, device
         shape = (band.rows[1] - band.rows[0], band.cols[1] - band.cols[0])
         if min(shape) > 0:
             groups.setdefault(shape, []).append(band)
-    return MomentPlan(products, pair_index.to(device), boxes(taps, height, width, padded_h, padded_w, device),
-                      assignment(lambda a: True), list(groups.values()))
+    starts = [pad + i * dilation for i in range(kernel_size)]
+    tap_boxes = (spans(starts, height, height + 4 * pad, device),
+                 spans(starts, width, ringed_w, device, columns=GEMM_COLUMNS))
+    return MomentPlan(product_offsets, pair_index.to(device), tap_boxes, assignment(lambda a: True),
+                      list(groups.values()))
 
 
 class PatchMoments(torch.autograd.Function):
@@ -126,14 +145,17 @@ class PatchMoments(torch.autograd.Function):
         ringed = x.new_zeros(n, c, h + 4 * pad, w + 4 * pad)
         ringed[:, :, pad:h + 3 * pad, pad:w + 3 * pad] = -shift.reshape(1, c, 1, 1)
         ringed[:, :, 2 * pad:h + 2 * pad, 2 * pad:w + 2 * pad].copy_(x).sub_(shift.reshape(1, c, 1, 1))
-        padded = ringed[:, :, pad:h + 3 * pad, pad:w + 3 * pad]
+        flat = ringed.view(n, c, -1)
+        length = flat.shape[-1]
+        maps = flat.new_zeros(1 + len(plan.product_offsets), c, length)  # (input, *products) summed over the batch
+        torch.sum(flat, 0, out=maps[0])
+        for index, offset in enumerate(plan.product_offsets, 1):
+            torch.sum(flat[:, :, :length - offset] * flat[:, :, offset:], 0, out=maps[index, :, :length - offset])
+        maps = maps.view(-1, c, h + 4 * pad, w + 4 * pad)
+        sums = box_sums(column_span_sums(maps, plan.tap_boxes), plan.tap_boxes)  # (maps, C, k^2)
         count = n * h * w
-        mean = box_sums(padded.sum(0), plan.tap_boxes)
-        sums = []
-        for (dr, left, right, rows, cols), pair_boxes in plan.products:
-            product = padded[:, :, :rows, left:left + cols] * padded[:, :, dr:, right:right + cols]
-            sums.append(box_sums(product.sum(0), pair_boxes))
-        second = torch.cat(sums, 1)[:, plan.pair_index]
+        mean = sums[0]
+        second = sums.transpose(0, 1).reshape(c, -1)[:, plan.pair_index]
         ctx.save_for_backward(ringed)
         ctx.geometry = (kernel_size, dilation)
         return (mean / count).to(x.dtype), (second / count).to(x.dtype)
@@ -154,9 +176,9 @@ class PatchMoments(torch.autograd.Function):
             return (pair_grad @ assignment.to(pair_grad)).reshape(c, 1, diameter, diameter)
 
         grad = F.conv2d(ringed, difference_kernel(plan.difference_assignment), None, 1, 0, dilation, c)
-        tap_rows, tap_cols = plan.tap_boxes  # each tap's mean gradient spread over its box
-        mean_grad = ((grad_mean.double() / count).unsqueeze(1) * tap_rows) @ tap_cols.T
-        grad.add_(mean_grad[:, pad:pad + h, pad:pad + w].to(grad.dtype))
+        rows, cols = (span[2 * pad:2 * pad + size, :kernel_size] for span, size in zip(plan.tap_boxes, (h, w)))
+        tap_grad = (grad_mean.double() / count).reshape(c, kernel_size, kernel_size)
+        grad.add_((rows @ tap_grad @ cols.T).to(grad.dtype))  # each tap's mean gradient spread over its box
         for bands in plan.band_groups:
             kernels = torch.cat([difference_kernel(band.assignment) for band in bands])
             slabs = torch.cat([ringed[:, :, band.rows[0]:band.rows[1] + 4 * pad, band.cols[0]:band.cols[1] + 4 * pad]
