@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mobileone_mm.benchmark import (BenchmarkConfig, GemmRow, LatencyRow, SizeRow, TaskModel, TaskNetwork,
-                                    benchmark_tasks, format_table, onnx_session, paired_ratio, published_figures,
+                                    benchmark_tasks, format_table, measure_interleaved, onnx_session, paired_ratio, published_figures,
                                     task_models)
 from mobileone_mm.reparameterize import reparameterize_model
 from mobileone_mm.task_model import build_model, flatten_tensors, load_model_config
@@ -101,6 +101,14 @@ def test_paired_ratio_outvotes_a_slow_spell() -> None:
     ours, reference = [1.0, 3.0, 3.0], [2.0, 2.0, 6.0]
     assert paired_ratio(ours, reference) == pytest.approx(0.5)
     assert sorted(ours)[1] / sorted(reference)[1] == pytest.approx(1.5)
+
+
+def test_interleaved_rounds_rotate_the_order() -> None:
+    calls = []
+    functions = {name: (lambda name=name: calls.append(name)) for name in 'abc'}
+    seconds = measure_interleaved(functions, torch.device('cpu'), warmup=1, repeats=3)
+    assert calls == list('abc') + list('abcbcacab')
+    assert all(len(times) == 3 and min(times) >= 0 for times in seconds.values())
 
 
 def test_format_table() -> None:
