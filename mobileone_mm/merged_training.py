@@ -74,22 +74,37 @@ def merging_pays_off(in_channels: int, out_channels: int, kernel_size: int, stri
     return in_channels // groups * kernel_size**2 < (num_convs - 1) * (out_channels // groups)
 
 
-class Gram(torch.autograd.Function):
-    """``a @ a^T`` for a batch of matrices ``a`` (..., D, M), its backward one product: ``(G + G^T) @ a``.
+class PatchCovariance(torch.autograd.Function):
+    """Mean (groups, D) and biased covariance (groups, D, D) of patches (N, groups * D, L) over N and L.
 
-    Autograd's own backward of ``a @ a.transpose(-1, -2)`` takes two products
-    and a sum, one per operand.
+    The patches are copied once into a (groups, D, N * L) layout and centred
+    in place; the covariance is one matrix product per group over all images.
+    The backward is one product too, ``((G + G^T) p + g_mean) / count`` for the
+    centred patches ``p``: they sum to 0, so the mean's effect on the
+    covariance drops out, and autograd's reduction and two passes over the
+    patches for it are saved.
     """
 
     @staticmethod
-    def forward(ctx, a: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(a)
-        return a @ a.transpose(-1, -2)
+    def forward(ctx, patches: torch.Tensor, groups: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        n, rows, length = patches.shape
+        count = n * length
+        centred = patches.transpose(0, 1).clone(memory_format=torch.contiguous_format)
+        centred = centred.view(groups, rows // groups, count)
+        mean = centred.sum(-1) / count
+        centred.sub_(mean.unsqueeze(-1))  # centring keeps E[pp^T] - mm^T from cancelling in float32
+        ctx.save_for_backward(centred)
+        ctx.patches_shape = (n, rows, length)
+        return mean, centred @ centred.transpose(-1, -2) / count
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        a, = ctx.saved_tensors
-        return (grad + grad.transpose(-1, -2)) @ a
+    def backward(ctx, grad_mean: torch.Tensor, grad_cov: torch.Tensor) -> Tuple[torch.Tensor, None]:
+        centred, = ctx.saved_tensors
+        n, rows, length = ctx.patches_shape
+        count = n * length
+        grad = torch.baddbmm(grad_mean.unsqueeze(-1), grad_cov + grad_cov.transpose(-1, -2), centred,
+                             beta=1 / count, alpha=1 / count)
+        return grad.view(rows, n, length).transpose(0, 1), None
 
 
 def patch_moments(x: torch.Tensor, kernel_size: int, stride: int, padding: int, dilation: int,
@@ -106,17 +121,12 @@ def patch_moments(x: torch.Tensor, kernel_size: int, stride: int, padding: int, 
         the order of a conv weight's flattened (C_in / groups, k, k), and the
         number of patches averaged.
     """
-    n, channels = x.shape[:2]
     if kernel_size == 1 and stride == 1 and padding == 0:
-        patches = x.reshape(n, channels, -1)
+        patches = x.flatten(2)
     else:
         patches = F.unfold(x, kernel_size, dilation, padding, stride)
-    # (groups, D, N * L): the covariance is then one matrix product per group, not one per image.
-    patches = patches.transpose(0, 1).reshape(groups, patches.shape[1] // groups, -1)
-    count = patches.shape[-1]
-    mean = patches.sum(-1) / count
-    centred = patches - mean.unsqueeze(-1)  # centring keeps E[pp^T] - mm^T from cancelling in float32
-    return mean, Gram.apply(centred) / count, count
+    mean, cov = PatchCovariance.apply(patches, groups)
+    return mean, cov, patches.shape[0] * patches.shape[2]
 
 
 @torch.no_grad()

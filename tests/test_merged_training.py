@@ -15,7 +15,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mobileone_mm import MobileOne, MobileOneBlock
 from mobileone_mm.depthwise_moments import depthwise_patch_moments
-from mobileone_mm.merged_training import Gram, merged_branches_forward, patch_moments
+from mobileone_mm.merged_training import PatchCovariance, merged_branches_forward, patch_moments
 from mobileone_mm.verify import make_realistic_
 
 FLOAT64_TOLERANCE = 1e-10
@@ -138,10 +138,12 @@ def test_float32_block_stays_within_tolerance_on_realistic_activations(kind):
     assert relative(block(x), reference(x)) <= FLOAT32_TOLERANCE
 
 
-def test_gram_gradient_is_autograds():
-    a = torch.randn(2, 5, 7, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(Gram.apply, (a, ))
-    torch.testing.assert_close(Gram.apply(a), a @ a.transpose(-1, -2))
+@pytest.mark.parametrize('batch', [1, 3])
+def test_patch_covariance_gradient_is_exact_and_its_input_untouched(batch):
+    patches = torch.randn(batch, 6, 5, dtype=torch.float64, requires_grad=True)
+    before = patches.detach().clone()
+    assert torch.autograd.gradcheck(lambda p: PatchCovariance.apply(p, 2), (patches, ))
+    assert torch.equal(patches.detach(), before)  # centred in a copy, also where (N, C, L) -> (C, N * L) is a view
 
 
 def test_patch_moments_match_unfolded_patches():
