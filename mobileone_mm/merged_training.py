@@ -107,6 +107,27 @@ class PatchCovariance(torch.autograd.Function):
         return grad.view(rows, n, length).transpose(0, 1), None
 
 
+class QuadraticForms(torch.autograd.Function):
+    """``w^T S w`` for each row ``w`` of kernels (groups, R, D) and symmetric ``S`` (groups, D, D): (groups, R).
+
+    Autograd's backward of ``((W @ S) * W).sum(-1)`` takes two matrix products;
+    ``S`` being symmetric, the kernels' gradient ``2 g * (W S)`` reuses the
+    forward's product, and one product, ``W^T diag(g) W``, remains.
+    """
+
+    @staticmethod
+    def forward(ctx, kernels: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
+        product = kernels @ cov
+        ctx.save_for_backward(kernels, product)
+        return (product * kernels).sum(-1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        kernels, product = ctx.saved_tensors
+        grad = grad.unsqueeze(-1)
+        return 2 * grad * product, kernels.transpose(-1, -2) @ (grad * kernels)
+
+
 def patch_moments(x: torch.Tensor, kernel_size: int, stride: int, padding: int, dilation: int,
                   groups: int) -> Tuple[torch.Tensor, torch.Tensor, int]:
     """Mean and covariance of a convolution's input patches over the batch and the output positions.
@@ -173,7 +194,7 @@ def merged_branches_forward(x: torch.Tensor, kernels: Sequence[torch.Tensor], no
     # (groups, J * C_out / groups, D): every branch's kernels of a group in one matrix product with its moments.
     flat = weight.reshape(num_convs, groups, out_channels // groups, -1).transpose(0, 1).flatten(1, 2)
     branch_mean = torch.matmul(flat, mean.unsqueeze(-1)).reshape(groups, num_convs, -1)
-    branch_var = (torch.matmul(flat, cov) * flat).sum(-1).reshape(groups, num_convs, -1)
+    branch_var = QuadraticForms.apply(flat, cov).reshape(groups, num_convs, -1)
     branch_mean, branch_var = (moment.transpose(0, 1).reshape(num_convs, out_channels)
                                for moment in (branch_mean, branch_var))
     norms = list(norms)

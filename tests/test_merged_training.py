@@ -15,7 +15,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mobileone_mm import MobileOne, MobileOneBlock
 from mobileone_mm.depthwise_moments import depthwise_patch_moments
-from mobileone_mm.merged_training import PatchCovariance, merged_branches_forward, patch_moments
+from mobileone_mm.merged_training import PatchCovariance, QuadraticForms, merged_branches_forward, patch_moments
 from mobileone_mm.verify import make_realistic_
 
 FLOAT64_TOLERANCE = 1e-10
@@ -144,6 +144,19 @@ def test_patch_covariance_gradient_is_exact_and_its_input_untouched(batch):
     before = patches.detach().clone()
     assert torch.autograd.gradcheck(lambda p: PatchCovariance.apply(p, 2), (patches, ))
     assert torch.equal(patches.detach(), before)  # centred in a copy, also where (N, C, L) -> (C, N * L) is a view
+
+
+def test_quadratic_forms_and_gradients_are_autograds():
+    kernels = torch.randn(2, 5, 4, dtype=torch.float64, requires_grad=True)
+    factor = torch.randn(2, 4, 6, dtype=torch.float64)
+    cov = (factor @ factor.transpose(-1, -2)).requires_grad_()
+    forms = QuadraticForms.apply(kernels, cov)
+    expected = ((kernels @ cov) * kernels).sum(-1)
+    torch.testing.assert_close(forms, expected)
+    grad = torch.randn_like(forms)
+    for ours, autograds in zip(torch.autograd.grad(forms, (kernels, cov), grad),
+                               torch.autograd.grad(expected, (kernels, cov), grad)):
+        torch.testing.assert_close(ours, autograds)
 
 
 def test_patch_moments_match_unfolded_patches():
