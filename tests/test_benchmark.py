@@ -1,4 +1,4 @@
-"""The benchmark (tools/benchmark.py, mobileone_mm/benchmark.py): its quick mode end to end, and its tables."""
+"""The benchmark (tools/benchmark.py, mobileone_mm/benchmark*.py): its quick mode end to end, and its tables."""
 import csv
 import dataclasses
 import json
@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from mobileone_mm.benchmark import (BenchmarkConfig, GemmRow, LatencyRow, SizeRow, TaskModel, TaskNetwork,
-                                    benchmark_tasks, format_table, measure_interleaved, onnx_session, paired_ratio, published_figures,
-                                    task_models)
+                                    benchmark_tasks, measure_interleaved, onnx_session, paired_ratio,
+                                    published_figures, task_models)
+from mobileone_mm.benchmark_report import format_table
 from mobileone_mm.reparameterize import reparameterize_model
 from mobileone_mm.task_model import build_model, flatten_tensors, load_model_config
 from mobileone_mm.verify import randomize_batch_norm_

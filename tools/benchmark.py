@@ -5,8 +5,8 @@ and the re-parameterized form of each implementation in PyTorch eager, this
 package's fused form in ONNX Runtime, and a training step, on the CPU and on
 CUDA when available; it measures an fp32 GEMM as the compute ceiling and counts
 the classifier's parameters and FLOPs against mmpretrain's published figures
-(see ``mobileone_mm/benchmark.py``). It prints the tables and writes
-``latency.csv``, ``sizes.csv``, ``gemm.csv`` (``tasks.csv`` with ``--tasks``),
+(``mobileone_mm/benchmark.py``; tables and files: ``mobileone_mm/benchmark_report.py``). It prints the tables
+and writes ``latency.csv``, ``sizes.csv``, ``gemm.csv`` (``tasks.csv`` with ``--tasks``),
 ``benchmark.json`` and ``latency_<device>_b<batch>.png`` into ``--out-dir``.
 
 Run it on an otherwise idle machine; absolute times move between machines and
@@ -21,7 +21,8 @@ import dataclasses
 
 import torch
 
-from mobileone_mm.benchmark import ARCHS, BenchmarkConfig, format_report, run_benchmark, write_results
+from mobileone_mm.benchmark import ARCHS, BenchmarkConfig, run_benchmark
+from mobileone_mm.benchmark_report import format_report, write_results
 
 
 def parse_args() -> argparse.Namespace:
