@@ -125,9 +125,9 @@ def moment_plan(kernel_size: int, dilation: int, height: int, width: int, device
         shape = (band.rows[1] - band.rows[0], band.cols[1] - band.cols[0])
         if min(shape) > 0:
             groups.setdefault(shape, []).append(band)
-    starts = [pad + i * dilation for i in range(kernel_size)]
-    tap_boxes = (spans(starts, height, height + 4 * pad, device),
-                 spans(starts, width, ringed_w, device, columns=GEMM_COLUMNS))
+    span_starts = [pad + i * dilation for i in range(kernel_size)]  # each tap row's (column's) first position
+    tap_boxes = (spans(span_starts, height, height + 4 * pad, device),
+                 spans(span_starts, width, ringed_w, device, columns=GEMM_COLUMNS))
     return MomentPlan(product_offsets, pair_index.to(device), tap_boxes, assignment(lambda a: True),
                       list(groups.values()))
 
