@@ -30,7 +30,7 @@ class MobileOneBlock(BaseModule):
     branch (when k > 1) and a BN identity branch (when the shapes allow).
     :meth:`switch_to_deploy` fuses them into ``branch_reparam``, one k x k conv
     with bias, exactly. Where it is faster (the stem, S0's 1x1 blocks, stride-1
-    depthwise blocks with several branches on maps of 14x14 or more) a block
+    depthwise blocks with several branches on maps of 28x28 or more) a block
     also trains as one conv, the branches' batch statistics taken from the
     input's moments (:mod:`mobileone_mm.merged_training`).
 

@@ -190,11 +190,11 @@ def test_depthwise_patch_moments_and_gradients_match_unfolded_patches(kernel_siz
 def test_blocks_merge_where_it_is_faster():
     s0, s1 = MobileOne('s0').train(), MobileOne('s1').train()
     image, map56 = torch.zeros(1, 3, 224, 224), torch.zeros(1, 1, 56, 56)
-    map14, map7 = torch.zeros(1, 1, 14, 14), torch.zeros(1, 1, 7, 7)
+    map28, map14 = torch.zeros(1, 1, 28, 28), torch.zeros(1, 1, 14, 14)
     assert s0.stage0.trains_merged(image) and s1.stage0.trains_merged(image)  # stem: conv and scale branch
     assert s0.stage1[1].trains_merged(map56)  # 1x1, 4 branches
     assert not s1.stage1[1].trains_merged(map56)  # 1x1, 1 branch
-    assert s0.stage3[2].trains_merged(map14) and not s0.stage3[2].trains_merged(map7)  # depthwise, by map size
+    assert s0.stage2[2].trains_merged(map28) and not s0.stage3[2].trains_merged(map14)  # depthwise, by map size
     assert not s1.stage1[2].trains_merged(map56)  # depthwise with 1 branch and the scale branch
     assert not s0.stage1[0].trains_merged(map56)  # depthwise, stride 2
     assert not MobileOne('s0', merged_training=False).train().stage1[1].trains_merged(map56)
