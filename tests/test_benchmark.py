@@ -112,6 +112,13 @@ def test_interleaved_rounds_rotate_the_order() -> None:
     assert all(len(times) == 3 and min(times) >= 0 for times in seconds.values())
 
 
+def test_interleaved_rounds_settle_each_function_before_timing_it() -> None:
+    calls = []
+    functions = {name: (lambda name=name: calls.append(name)) for name in 'ab'}
+    measure_interleaved(functions, torch.device('cpu'), warmup=0, repeats=2, settle=1)
+    assert calls == list('aabbbbaa')
+
+
 def test_format_table() -> None:
     assert format_table(['arch', 'ms'], [['s0', '1.5'], ['s10', '12.25']]).splitlines() == [
         'arch     ms', '-----------', 's0      1.5', 's10   12.25']
