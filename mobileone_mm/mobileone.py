@@ -13,6 +13,7 @@ from mmcv.cnn import build_activation_layer, build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule, ModuleList, Sequential
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from .channel_branches import scale_and_identity_forward
 from .fusion import KernelBias, fuse_conv_bn, identity_kernel, pad_to_kernel_size
 from .merged_training import can_merge, merged_branches_forward, merging_pays_off
 from .se_layer import SELayer
@@ -32,7 +33,9 @@ class MobileOneBlock(BaseModule):
     with bias, exactly. Where it is faster (the stem, S0's 1x1 blocks, stride-1
     depthwise blocks with several branches on maps of 28x28 or more) a block
     also trains as one conv, the branches' batch statistics taken from the
-    input's moments (:mod:`mobileone_mm.merged_training`).
+    input's moments (:mod:`mobileone_mm.merged_training`); the other
+    depthwise blocks train their scale and identity branches as one
+    per-channel affine map (:mod:`mobileone_mm.channel_branches`).
 
     Args:
         in_channels (int): Input channels.
@@ -56,7 +59,8 @@ class MobileOneBlock(BaseModule):
         merged_training (bool): Train the block as one conv whose kernel
             merges the branches under their batch statistics, where that saves
             work (:func:`merging_pays_off`): the same outputs, gradients and
-            running statistics as the branch-by-branch sum, in less time. It
+            running statistics as the branch-by-branch sum, in less time;
+            likewise the scale and identity branches of depthwise blocks. It
             applies to plain convs and batch norms, not SyncBN or autocast,
             which train branch by branch. Defaults to True.
         init_cfg (dict, optional): Initialization config. Defaults to None.
@@ -139,13 +143,27 @@ class MobileOneBlock(BaseModule):
             out = merged_branches_forward(x, kernels, norms, self.branch_norm, self.stride, self.padding,
                                           self.dilation, self.groups)
         else:
-            # mmpretrain's order of summation, so the two agree to the last bit.
-            out = 0 if self.branch_norm is None else self.branch_norm(x)
-            if self.branch_scale is not None:
-                out = out + self.scale_branch(x)
+            out = self.scale_and_identity(x)
             for branch in self.branch_conv_list:
                 out = out + branch(x)
         return self.act(self.se(out))
+
+    def scale_and_identity(self, x: torch.Tensor) -> Union[torch.Tensor, int]:
+        """The sum of the identity and the scale branch on ``x`` (0 without either).
+
+        In a depthwise block trained with ``merged_training`` both are batch
+        norms of each input channel, computed as one per-channel affine map
+        (:func:`~mobileone_mm.channel_branches.scale_and_identity_forward`).
+        Otherwise in mmpretrain's order of summation, so that the two agree to
+        the last bit.
+        """
+        if self.trains_scale_and_identity_as_one():
+            return scale_and_identity_forward(x, self.branch_scale.conv.weight, self.branch_scale.norm,
+                                              self.branch_norm)
+        out = 0 if self.branch_norm is None else self.branch_norm(x)
+        if self.branch_scale is not None:
+            out = out + self.scale_branch(x)
+        return out
 
     def scale_branch(self, x: torch.Tensor) -> torch.Tensor:
         """The 1x1 conv-BN scale branch on ``x``.
@@ -159,6 +177,12 @@ class MobileOneBlock(BaseModule):
         if self.groups == self.in_channels == self.out_channels and type(conv).forward is nn.Conv2d.forward:
             return norm(x[:, :, ::self.stride, ::self.stride] * conv.weight.view(1, -1, 1, 1))
         return self.branch_scale(x)
+
+    def trains_scale_and_identity_as_one(self) -> bool:
+        """Whether :meth:`scale_and_identity` computes the two branches as one per-channel affine map."""
+        return (self.merged_training and self.training and not self.deploy and self.branch_norm is not None
+                and self.branch_scale is not None and self.groups == self.in_channels == self.out_channels
+                and can_merge([self.branch_scale.conv], [self.branch_scale.norm, self.branch_norm]))
 
     def trains_merged(self, x: torch.Tensor) -> bool:
         """Whether :meth:`forward` computes the branches on ``x`` as one conv (see ``merged_training``)."""

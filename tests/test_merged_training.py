@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mobileone_mm import MobileOne, MobileOneBlock
+from mobileone_mm.channel_branches import scale_and_identity_forward
 from mobileone_mm.depthwise_moments import depthwise_patch_moments
 from mobileone_mm.merged_training import PatchCovariance, QuadraticForms, merged_branches_forward, patch_moments
 from mobileone_mm.verify import make_realistic_
@@ -121,6 +122,28 @@ def test_segmentation_backbone_with_dilations_matches_branches():
     assert_same_training(merged, branches, x, steps=1)
 
 
+@pytest.mark.parametrize('num_convs', [1, 3])
+def test_depthwise_scale_and_identity_as_one_affine_map_match_branches(num_convs, monkeypatch):
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return scale_and_identity_forward(*args, **kwargs)
+
+    monkeypatch.setattr('mobileone_mm.mobileone.scale_and_identity_forward', counted)
+    merged, branches = merged_and_branch_copies(MobileOneBlock(16, 16, 3, num_convs, groups=16))
+    x = torch.randn(3, 16, 13, 11, dtype=torch.float64).relu() + 0.1
+    assert not merged.trains_merged(x) and merged.trains_scale_and_identity_as_one()
+    assert_same_training(merged, branches, x)
+    assert len(calls) == 2
+
+
+def test_s1_backbone_as_trained_matches_branches():
+    # No forced merge: the stem merges, the depthwise blocks compute scale and identity as one affine map.
+    merged, branches = merged_and_branch_copies(MobileOne('s1', out_indices=(0, 1, 2, 3)))
+    assert_same_training(merged, branches, torch.randn(2, 3, 64, 64, dtype=torch.float64))
+
+
 def test_cumulative_average_momentum_is_followed(merge_everywhere):
     block = MobileOneBlock(8, 8, 3, num_convs=2, groups=8, norm_cfg=dict(type='BN', momentum=None))
     merged, branches = merged_and_branch_copies(block)
@@ -136,6 +159,25 @@ def test_float32_block_stays_within_tolerance_on_realistic_activations(kind):
     x = torch.randn(8, 64, 28, 28).relu() * 3 + 1  # post-ReLU activations with a large mean
     assert block.trains_merged(x)
     assert relative(block(x), reference(x)) <= FLOAT32_TOLERANCE
+
+
+def test_float32_scale_and_identity_stay_within_tolerance_on_realistic_activations():
+    # Against the branch form in float64: in float32 the branch form itself misses the scale weight's gradient by
+    # ~4e-5 (batch-norm gradients that cancel), which the closed form here does not sum.
+    block = make_realistic_(MobileOneBlock(64, 64, 3, num_convs=1, groups=64)).train()
+    reference = copy.deepcopy(block).double()
+    reference.merged_training = False
+    x = torch.randn(8, 64, 28, 28).relu() * 3 + 1  # post-ReLU activations with a large mean
+    assert block.trains_scale_and_identity_as_one()
+    torch.manual_seed(0)
+    grad = torch.randn(x.shape, dtype=torch.float64)
+    results = []
+    for model, inputs in ((block, x.clone()), (reference, x.double())):
+        inputs.requires_grad_()
+        out = model(inputs)
+        results.append([out, *torch.autograd.grad(out, [inputs, *model.parameters()], grad.to(out.dtype))])
+    for actual, expected in zip(*results):
+        assert relative(actual.double(), expected) <= FLOAT32_TOLERANCE
 
 
 @pytest.mark.parametrize('batch', [1, 3])
@@ -201,20 +243,23 @@ def test_blocks_merge_where_it_is_faster():
     assert not s0.eval().stage1[1].trains_merged(map56)
 
 
+@pytest.mark.parametrize('block_args', [dict(kernel_size=1, num_convs=4), dict(kernel_size=3, num_convs=1, groups=8)],
+                         ids=['1x1', 'depthwise'])
 @pytest.mark.parametrize('case', ['syncbn', 'eval', 'autocast'])
-def test_falls_back_to_branches_where_merging_would_differ(case, monkeypatch):
+def test_falls_back_to_branches_where_merging_would_differ(case, block_args, monkeypatch):
     norm_cfg = dict(type='SyncBN') if case == 'syncbn' else dict(type='BN')
-    block = make_realistic_(MobileOneBlock(8, 8, 1, num_convs=4, norm_cfg=norm_cfg))
+    block = make_realistic_(MobileOneBlock(8, 8, norm_cfg=norm_cfg, **block_args))
     block.train(case != 'eval')
 
     def fail(*args, **kwargs):
         raise AssertionError('the merged form ran')
 
     monkeypatch.setattr('mobileone_mm.mobileone.merged_branches_forward', fail)
+    monkeypatch.setattr('mobileone_mm.mobileone.scale_and_identity_forward', fail)
     x = torch.randn(2, 8, 5, 5)
     if case == 'syncbn':
         # SyncBN needs a process group in training; its eligibility is what is tested here.
-        assert not block._can_merge()
+        assert not block._can_merge() and not block.trains_scale_and_identity_as_one()
     elif case == 'autocast':
         with torch.autocast('cpu', dtype=torch.bfloat16):
             block(x)
