@@ -19,7 +19,6 @@ one batch-norm backward with weight ``K / r`` (which yields ``S1``, ``S2``
 and all of ``dx`` but ``delta (x - mu)``, ``delta = (S2 / M) gamma_s w r_s^3
 r^2 (eps_s - w^2 eps_id)``) and that correction.
 """
-from typing import Tuple
 
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
