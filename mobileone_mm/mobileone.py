@@ -165,6 +165,11 @@ class MobileOneBlock(BaseModule):
             out = out + self.scale_branch(x)
         return out
 
+    @property
+    def is_depthwise(self) -> bool:
+        """Whether every conv of the block maps each input channel to its own output channel."""
+        return self.groups == self.in_channels == self.out_channels
+
     def scale_branch(self, x: torch.Tensor) -> torch.Tensor:
         """The 1x1 conv-BN scale branch on ``x``.
 
@@ -174,14 +179,14 @@ class MobileOneBlock(BaseModule):
         CPU (measured at batch 8 on S0-S4's maps).
         """
         conv, norm = self.branch_scale.conv, self.branch_scale.norm
-        if self.groups == self.in_channels == self.out_channels and type(conv).forward is nn.Conv2d.forward:
+        if self.is_depthwise and type(conv).forward is nn.Conv2d.forward:
             return norm(x[:, :, ::self.stride, ::self.stride] * conv.weight.view(1, -1, 1, 1))
         return self.branch_scale(x)
 
     def trains_scale_and_identity_as_one(self) -> bool:
         """Whether :meth:`scale_and_identity` computes the two branches as one per-channel affine map."""
         return (self.merged_training and self.training and not self.deploy and self.branch_norm is not None
-                and self.branch_scale is not None and self.groups == self.in_channels == self.out_channels
+                and self.branch_scale is not None and self.is_depthwise
                 and can_merge([self.branch_scale.conv], [self.branch_scale.norm, self.branch_norm]))
 
     def trains_merged(self, x: torch.Tensor) -> bool:
