@@ -163,6 +163,24 @@ def test_switch_to_deploy_is_idempotent_and_leaves_no_training_branch():
     assert not any(isinstance(m, _BatchNorm) for m in model.modules())
 
 
+@pytest.mark.parametrize('deploy', [False, True])
+def test_fused_form_computes_channels_last_on_cpu_and_returns_contiguous_outputs(deploy):
+    model = make_realistic_(MobileOne('s4', out_indices=(0, 1, 2, 3))).double()
+    x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
+    with torch.no_grad():
+        expected = model(x)
+    if deploy:
+        model.switch_to_deploy()
+    layouts = []
+    model.stage3.register_forward_pre_hook(
+        lambda module, args: layouts.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+    with torch.no_grad():
+        outs = model(x)
+    assert layouts == [deploy]
+    assert all(out.is_contiguous() for out in outs)
+    assert relative_error(outs, expected) <= FLOAT64_TOLERANCE
+
+
 @pytest.mark.parametrize('norm_type', ['BN', 'SyncBN'])
 def test_fused_state_dict_loads_into_deploy_model(norm_type):
     model = make_realistic_(MobileOne('s1', out_indices=(0, 1, 2, 3), norm_cfg=dict(type=norm_type)))
