@@ -345,7 +345,7 @@ class MobileOne(BaseModule):
         self.out_channels = tuple(stage_channels[i] for i in self.out_indices)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        channels_last = self.computes_channels_last(x)
+        channels_last = self.computes_channels_last()
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.stage0(x)
@@ -356,7 +356,7 @@ class MobileOne(BaseModule):
                 outs.append(x.contiguous() if channels_last else x)
         return tuple(outs)
 
-    def computes_channels_last(self, x: torch.Tensor) -> bool:
+    def computes_channels_last(self) -> bool:
         """Whether the forward runs in channels-last layout inside (its outputs stay contiguous NCHW).
 
         The fused form does on CPU, where oneDNN runs channels-last convs
@@ -364,9 +364,10 @@ class MobileOne(BaseModule):
         s0 / s4 at batch 1 took 0.87x / 0.95x of the time in NCHW, s0 at
         batch 8 0.85x (CPU, 2 threads, 25 rotating rounds). Not the training
         form: its step on CPU took 0.91x (s0) but 1.03x (s1) and 1.06x (s4).
-        CUDA is left in NCHW, unmeasured.
+        CUDA is left in NCHW, unmeasured. The device is the weights' (not the
+        input's), so that ``torch.fx`` can trace the forward.
         """
-        return self.deploy and x.device.type == 'cpu'
+        return self.deploy and next(self.parameters()).device.type == 'cpu'
 
     def _freeze_stages(self) -> None:
         for stage_name in ['stage0', *self.stages][:self.frozen_stages + 1]:

@@ -181,6 +181,15 @@ def test_fused_form_computes_channels_last_on_cpu_and_returns_contiguous_outputs
     assert relative_error(outs, expected) <= FLOAT64_TOLERANCE
 
 
+def test_fused_form_traces_with_torch_fx():
+    model = make_realistic_(MobileOne('s0', out_indices=(1, 3)))
+    model.switch_to_deploy()
+    traced = torch.fx.symbolic_trace(model)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(traced(x), model(x), rtol=0, atol=0)
+
+
 @pytest.mark.parametrize('norm_type', ['BN', 'SyncBN'])
 def test_fused_state_dict_loads_into_deploy_model(norm_type):
     model = make_realistic_(MobileOne('s1', out_indices=(0, 1, 2, 3), norm_cfg=dict(type=norm_type)))
