@@ -359,15 +359,17 @@ class MobileOne(BaseModule):
     def computes_channels_last(self) -> bool:
         """Whether the forward runs in channels-last layout inside (its outputs stay contiguous NCHW).
 
-        The fused form does on CPU, where oneDNN runs channels-last convs
-        without reordering every input and output to its blocked layout: fused
-        s0 / s4 at batch 1 took 0.87x / 0.95x of the time in NCHW, s0 at
-        batch 8 0.85x (CPU, 2 threads, 25 rotating rounds). Not the training
-        form: its step on CPU took 0.91x (s0) but 1.03x (s1) and 1.06x (s4).
-        CUDA is left in NCHW, unmeasured. The device is the weights' (not the
-        input's), so that ``torch.fx`` can trace the forward.
+        Inference of the fused form on CPU does: oneDNN runs channels-last
+        convs without reordering every input and output to its blocked layout.
+        Against NCHW (CPU, 2 threads, rotating rounds), fused s0 / s4 took
+        0.87x / 0.95x of the time at batch 1 and 0.85x / 1.01x at batch 8.
+        Training stays NCHW (a step in channels-last took 0.91x for s0 but
+        1.03x for s1 and 1.06x for s4), and so does the training form in eval
+        mode, which thereby equals mmpretrain's bit for bit. CUDA stays NCHW,
+        unmeasured. The device is the weights' (not the input's), so that
+        ``torch.fx`` can trace the forward.
         """
-        return self.deploy and next(self.parameters()).device.type == 'cpu'
+        return self.deploy and not self.training and next(self.parameters()).device.type == 'cpu'
 
     def _freeze_stages(self) -> None:
         for stage_name in ['stage0', *self.stages][:self.frozen_stages + 1]:

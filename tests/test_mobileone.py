@@ -164,13 +164,15 @@ def test_switch_to_deploy_is_idempotent_and_leaves_no_training_branch():
 
 
 @pytest.mark.parametrize('deploy', [False, True])
-def test_fused_form_computes_channels_last_on_cpu_and_returns_contiguous_outputs(deploy):
+def test_fused_inference_on_cpu_computes_channels_last_and_returns_contiguous_outputs(deploy):
     model = make_realistic_(MobileOne('s4', out_indices=(0, 1, 2, 3))).double()
     x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
-    with torch.no_grad():
-        expected = model(x)
     if deploy:
         model.switch_to_deploy()
+    with torch.no_grad():
+        expected = model.stage0(x)  # the stages called one by one, in NCHW
+        for stage in model.stages:
+            expected = getattr(model, stage)(expected)
     layouts = []
     model.stage3.register_forward_pre_hook(
         lambda module, args: layouts.append(args[0].is_contiguous(memory_format=torch.channels_last)))
@@ -178,7 +180,10 @@ def test_fused_form_computes_channels_last_on_cpu_and_returns_contiguous_outputs
         outs = model(x)
     assert layouts == [deploy]
     assert all(out.is_contiguous() for out in outs)
-    assert relative_error(outs, expected) <= FLOAT64_TOLERANCE
+    assert relative_error(outs[-1], expected) <= 1e-12
+    model.train()
+    model(x)
+    assert layouts == [deploy, False]
 
 
 def test_fused_form_traces_with_torch_fx():
