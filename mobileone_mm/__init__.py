@@ -3,15 +3,21 @@
 Importing this package (``custom_imports=dict(imports=['mobileone_mm'])``) registers
 the backbone in the ``mobileone_mm`` scope and in mmdet and mmseg, and makes
 mmengine's checkpoint loading use torch's weights-only unpickler with an allow-list.
+
+Layout, by role: ``models`` (the backbone and what it is made of), ``engine``
+(runner set-up and hooks), ``compat`` (workarounds for the pinned stack),
+``deploy`` (fused checkpoints, mmdeploy export and its checks), ``convert``
+(timm and Apple checkpoints), ``testing`` (fixtures of the tests, the benchmark
+and the demo), ``benchmark`` and ``utils``.
 """
-from .checkpoint import install_safe_checkpoint_loading
-from .mobileone import MobileOne, MobileOneBlock, arch_channels
-from .precise_bn import PreciseBNHook
-from .registry import MODELS, register_backbone
-from .reparameterize import reparameterize_model
+from .compat.weights_only_checkpoint import install_safe_checkpoint_loading
+from .engine import PreciseBNHook
+from .models import MobileOne, MobileOneBlock, arch_channels, reparameterize_model
+from .moved_modules import install_moved_module_finder
+from .registry import MODELS
 
 __version__ = '0.1.0'
 __all__ = ['MODELS', 'MobileOne', 'MobileOneBlock', 'PreciseBNHook', 'arch_channels', 'reparameterize_model']
 
-register_backbone(MobileOne)
 install_safe_checkpoint_loading()
+install_moved_module_finder()

@@ -16,8 +16,11 @@ HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='mobileone_mm', locations=
 FRAMEWORKS_WITH_PLAIN_NAME = ('mmdet', 'mmseg')
 
 
-def register_backbone(backbone: type) -> None:
-    """Registers ``backbone`` in this scope and, by its plain name, in mmdet and mmseg when installed."""
+def register_backbone(backbone: type) -> type:
+    """Registers ``backbone`` in this scope and, by its plain name, in mmdet and mmseg when installed.
+
+    Used as a class decorator; returns the class.
+    """
     MODELS.register_module(module=backbone)
     for framework in FRAMEWORKS_WITH_PLAIN_NAME:
         try:
@@ -25,3 +28,4 @@ def register_backbone(backbone: type) -> None:
         except ImportError:
             continue
         framework_models.register_module(module=backbone)
+    return backbone

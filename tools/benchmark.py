@@ -5,7 +5,7 @@ and the re-parameterized form of each implementation in PyTorch eager, this
 package's fused form in ONNX Runtime, and a training step, on the CPU and on
 CUDA when available; it measures an fp32 GEMM as the compute ceiling and counts
 the classifier's parameters and FLOPs against mmpretrain's published figures
-(``mobileone_mm/benchmark.py``; tables and files: ``mobileone_mm/benchmark_report.py``). It prints the tables
+(``mobileone_mm/benchmark/``; tables and files: ``mobileone_mm/benchmark/report.py``). It prints the tables
 and writes ``latency.csv``, ``sizes.csv``, ``gemm.csv`` (``tasks.csv`` with ``--tasks``),
 ``benchmark.json`` and ``latency_<device>_b<batch>.png`` into ``--out-dir``.
 
@@ -18,11 +18,14 @@ Example:
 """
 import argparse
 import dataclasses
+from pathlib import Path
 
 import torch
 
-from mobileone_mm.benchmark import ARCHS, BenchmarkConfig, run_benchmark
-from mobileone_mm.benchmark_report import format_report, write_results
+from mobileone_mm.benchmark import BenchmarkConfig, format_report, run_benchmark, write_results
+from mobileone_mm.models import ARCHS
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs'  # the task models' configs, beside this tool
 
 
 def parse_args() -> argparse.Namespace:
@@ -54,8 +57,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     config = BenchmarkConfig.quick() if args.quick else BenchmarkConfig()
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(config)
-                 if getattr(args, f.name) is not None}
-    config = dataclasses.replace(config, **overrides)
+                 if getattr(args, f.name, None) is not None}
+    config = dataclasses.replace(config, **overrides, config_dir=str(CONFIG_DIR))
     if 'cuda' in config.devices and not torch.cuda.is_available():
         raise SystemExit('--device cuda: CUDA is not available')
     result = run_benchmark(config)

@@ -12,16 +12,17 @@ layer's rounding whichever form computes it.
 import torch
 from tqdm import tqdm
 
-from mobileone_mm.analysis import arch_summary
-from mobileone_mm.mobileone import MobileOne
-from mobileone_mm.verify import (blockwise_reparameterization_error, compare_with_mmpretrain, make_realistic_,
-                                 reparameterization_error)
+from mobileone_mm.benchmark.sizes import arch_summary
+from mobileone_mm.models import ARCHS, MobileOne
+from mobileone_mm.testing.equivalence import (blockwise_reparameterization_error, compare_with_mmpretrain,
+                                              reparameterization_error)
+from mobileone_mm.testing.weights import make_realistic_
 
 TOLERANCE = 1e-5
 CHECKED = ('train_fp32', 'deploy_fp64', 'reparam_fp64', 'block_fp32')
 
 
-def measure(arch: str, inputs: torch.Tensor) -> dict:
+def check_arch(arch: str, inputs: torch.Tensor) -> dict:
     fp32 = compare_with_mmpretrain(arch, inputs)
     fp64 = compare_with_mmpretrain(arch, inputs.double())
     model = make_realistic_(MobileOne(arch, out_indices=(0, 1, 2, 3)))
@@ -33,7 +34,7 @@ def measure(arch: str, inputs: torch.Tensor) -> dict:
 def main() -> None:
     torch.set_flush_denormal(True)
     inputs = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
-    rows = [measure(arch, inputs) for arch in tqdm(sorted(MobileOne.arch_zoo), desc='MobileOne variants')]
+    rows = [check_arch(arch, inputs) for arch in tqdm(ARCHS, desc='MobileOne variants')]
     print('relative errors: vs mmpretrain (train form fp32 | fused fp64); reparam (backbone fp64 | worst block '
           'fp32 | backbone fp32, not checked)')
     header = (f'{"arch":<5}{"stage channels":<24}{"params train":>13}{"params deploy":>14}{"GFLOPs":>7}'
@@ -42,7 +43,7 @@ def main() -> None:
     print('-' * len(header))
     for row in rows:
         print(f'{row["arch"]:<5}{str(row["channels"][1:]):<24}{row["train_params"] / 1e6:>12.2f}M'
-              f'{row["deploy_params"] / 1e6:>13.2f}M{row["deploy_flops"] / 1e9:>7.2f}{row["train_fp32"]:>11.1e}'
+              f'{row["fused_params"] / 1e6:>13.2f}M{row["fused_flops"] / 1e9:>7.2f}{row["train_fp32"]:>11.1e}'
               f'{row["deploy_fp64"]:>9.1e}{row["reparam_fp64"]:>9.1e}{row["block_fp32"]:>9.1e}'
               f'{row["reparam_fp32"]:>9.1e}')
     worst = max(row[key] for row in rows for key in CHECKED)

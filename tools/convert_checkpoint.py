@@ -9,7 +9,8 @@ Example:
 import argparse
 import pickle
 
-from mobileone_mm.convert import ARCHS, LAYOUTS, convert_file
+from mobileone_mm.convert import LAYOUTS, convert_file
+from mobileone_mm.models import ARCHS
 
 
 def parse_args() -> argparse.Namespace:

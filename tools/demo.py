@@ -14,11 +14,16 @@ Example:
 import argparse
 import os.path as osp
 import time
+from dataclasses import dataclass
+from typing import Dict, Optional
 
 import torch
+from mmengine.runner import find_latest_checkpoint
 
-from mobileone_mm.demo_data import generate_demo_data
-from mobileone_mm.task_demo import TaskDemoResult, run_task_demo
+from mobileone_mm.deploy.fuse_checkpoint import fuse_checkpoint
+from mobileone_mm.deploy.task_models import FUSED_FORM_KEY
+from mobileone_mm.engine.runner import build_runner, configure_testing, load_config
+from mobileone_mm.testing.demo_data import generate_demo_data
 
 DEMO_CONFIGS = {  # in this order: RetinaNet starts from the classifier's checkpoint
     'classifier': 'configs/demo/mobileone_s0_demo.py',
@@ -28,6 +33,82 @@ DEMO_CONFIGS = {  # in this order: RetinaNet starts from the classifier's checkp
 BACKBONE_CHECKPOINT_KEY = 'model.backbone.init_cfg.checkpoint'
 DATA_ROOT = 'data/demo'  # where configs/demo/ read it
 METRIC_TOLERANCE = 1e-9  # the metrics are computed from the same predictions: they must be equal
+METRIC_OF_SCOPE = {'mmdet': 'coco/bbox_mAP', 'mmpretrain': 'accuracy/top1', 'mmseg': 'mIoU'}
+TASK_OF_SCOPE = {'mmdet': 'detection', 'mmpretrain': 'classification', 'mmseg': 'segmentation'}
+
+
+@dataclass
+class TaskDemoResult:
+    """What one task of the demo measured.
+
+    Attributes:
+        task (str): ``'classification'``, ``'detection'`` or ``'segmentation'``.
+        arch (str): The MobileOne variant.
+        metric (str): The metric's name, as the framework's evaluator calls it.
+        checkpoint (str): The trained checkpoint.
+        before (float): The metric of the trained checkpoint (training form).
+        after (float): The metric of the fused checkpoint (fused form).
+        reparameterization_error (float): Worst relative difference of the
+            fused model's outputs from the training form's on a demo image.
+        train_seconds (float): Training time.
+        test_seconds_before (float): Evaluation time, training form.
+        test_seconds_after (float): Evaluation time, fused form.
+    """
+    task: str
+    arch: str
+    metric: str
+    checkpoint: str
+    before: float
+    after: float
+    reparameterization_error: float
+    train_seconds: float
+    test_seconds_before: float
+    test_seconds_after: float
+
+
+def run_task_demo(config: str, work_dir: str, cfg_options: Optional[dict] = None) -> TaskDemoResult:
+    """Trains ``config``, evaluates it, fuses the checkpoint and evaluates again.
+
+    Args:
+        config (str): A demo config (``configs/demo/``).
+        work_dir (str): Where the logs and checkpoints go.
+        cfg_options (dict, optional): Config overrides. Defaults to None.
+
+    Returns:
+        TaskDemoResult: The metrics before and after re-parameterization,
+        with the times.
+    """
+    cfg = load_config(config, cfg_options, work_dir=work_dir)
+    start = time.perf_counter()
+    build_runner(cfg).train()
+    train_seconds = time.perf_counter() - start
+
+    checkpoint = find_latest_checkpoint(work_dir)
+    before, test_seconds_before = evaluate(config, checkpoint, work_dir, cfg_options, 'train_form')
+    fused_checkpoint = osp.join(work_dir, 'deploy.pth')
+    fused = fuse_checkpoint(config, checkpoint, fused_checkpoint, cfg_options)
+    fused_options = dict(cfg_options or {}, **{FUSED_FORM_KEY: True})
+    after, test_seconds_after = evaluate(config, fused_checkpoint, work_dir, fused_options, 'fused_form')
+
+    scope = cfg.default_scope
+    metric = METRIC_OF_SCOPE[scope]
+    return TaskDemoResult(TASK_OF_SCOPE[scope], cfg.model.backbone.arch, metric, checkpoint, before[metric],
+                          after[metric], fused.relative_error, train_seconds, test_seconds_before, test_seconds_after)
+
+
+def evaluate(config: str, checkpoint: str, work_dir: str, cfg_options: Optional[dict],
+             experiment_name: str) -> tuple[Dict[str, float], float]:
+    """Runs the config's test loop on ``checkpoint``, as ``tools/test.py`` does.
+
+    Returns:
+        tuple[dict, float]: The metrics and the seconds the evaluation took.
+    """
+    cfg = configure_testing(load_config(config, cfg_options, work_dir=work_dir), checkpoint)
+    cfg.experiment_name = f'{experiment_name}_{time.strftime("%Y%m%d_%H%M%S")}'
+    runner = build_runner(cfg)
+    start = time.perf_counter()
+    metrics = runner.test()
+    return metrics, time.perf_counter() - start
 
 
 def parse_args() -> argparse.Namespace:

@@ -16,7 +16,7 @@ import torch
 from mmdeploy.utils import get_root_logger
 from mmengine.config import DictAction
 
-from mobileone_mm.deploy import DeployError, deploy
+from mobileone_mm.deploy.export import DeployError, deploy
 
 
 def parse_args() -> argparse.Namespace:

@@ -5,7 +5,7 @@ Example:
 """
 import argparse
 
-from mobileone_mm.demo_data import generate_demo_data
+from mobileone_mm.testing.demo_data import generate_demo_data
 
 
 def main() -> None:

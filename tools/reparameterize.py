@@ -12,8 +12,8 @@ import argparse
 import torch
 from mmengine.config import DictAction
 
-from mobileone_mm.fuse_checkpoint import PRECISIONS, TOLERANCE, ReparameterizationError, fuse_checkpoint
-from mobileone_mm.task_model import DEPLOY_KEY
+from mobileone_mm.deploy.fuse_checkpoint import PRECISIONS, TOLERANCE, ReparameterizationError, fuse_checkpoint
+from mobileone_mm.deploy.task_models import FUSED_FORM_KEY
 
 
 def parse_args() -> argparse.Namespace:
@@ -38,8 +38,8 @@ def main() -> None:
     print(f'fused {fused.num_blocks} MobileOne blocks; worst relative difference of the outputs, deploy form vs '
           f'training form ({args.precision}): {fused.relative_error:.1e} (limit {TOLERANCE:.0e})')
     print(f'wrote {fused.path}')
-    print(f'use it with the same config and --cfg-options {DEPLOY_KEY}=True, e.g.\n'
-          f'  python tools/test.py {args.config} {fused.path} --cfg-options {DEPLOY_KEY}=True')
+    print(f'use it with the same config and --cfg-options {FUSED_FORM_KEY}=True, e.g.\n'
+          f'  python tools/test.py {args.config} {fused.path} --cfg-options {FUSED_FORM_KEY}=True')
 
 
 if __name__ == '__main__':

@@ -10,7 +10,7 @@ import json
 
 from mmengine.config import DictAction
 
-from mobileone_mm.runner import build_runner, configure_testing, load_config
+from mobileone_mm.engine.runner import build_runner, configure_testing, load_config
 
 
 def parse_args() -> argparse.Namespace:

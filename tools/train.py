@@ -7,7 +7,7 @@ import argparse
 
 from mmengine.config import DictAction
 
-from mobileone_mm.runner import build_runner, configure_training, load_config
+from mobileone_mm.engine.runner import build_runner, configure_training, load_config
 
 
 def parse_args() -> argparse.Namespace:

@@ -1,0 +1,150 @@
+"""The tables, CSV and JSON files and plots of a benchmark run (:func:`mobileone_mm.benchmark.run_benchmark`)."""
+import csv
+import dataclasses
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+from .backbones import LatencyRow
+from .run import BenchmarkResult
+from .sizes import SizeRow
+from .tasks import TaskRow
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool = False) -> str:
+    """Aligned plain text (first column left, the rest right), or a markdown table."""
+    if markdown:
+        lines = [header, ['---'] * len(header), *rows]
+        return '\n'.join('| ' + ' | '.join(line) + ' |' for line in lines)
+    widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
+
+    def align(line: Sequence[str]) -> str:
+        return '  '.join(cell.ljust(width) if i == 0 else cell.rjust(width)
+                         for i, (cell, width) in enumerate(zip(line, widths)))
+
+    return '\n'.join([align(header), '-' * len(align(header)), *map(align, rows)])
+
+
+def optional(value: Optional[float], spec: str) -> str:
+    return '' if value is None else format(value, spec)
+
+
+def spread(row: Union[LatencyRow, TaskRow]) -> Tuple[str, str]:
+    return f'{row.p25_ms:.2f}..{row.p75_ms:.2f}', f'{row.min_ms:.2f}..{row.max_ms:.2f}'
+
+
+def relative_difference(counted: int, published: int) -> str:
+    return f'{100 * (counted / published - 1):+.2f}%'
+
+
+def latency_table(rows: Sequence[LatencyRow], markdown: bool) -> str:
+    header = ['arch', 'batch', 'implementation', 'form', 'params (M)', 'median ms', 'p25..p75 ms', 'min..max ms',
+              'vs mmpretrain', 'img/s', 'GFLOP/s', '% GEMM']
+    cells = [[row.arch, str(row.batch), row.implementation, row.form, f'{row.params / 1e6:.2f}',
+              f'{row.median_ms:.2f}', *spread(row), optional(row.vs_mmpretrain, '.2f'), f'{row.images_per_s:.1f}',
+              optional(row.gflops_per_s, '.1f'), optional(row.gemm_pct, '.1f')] for row in rows]
+    return format_table(header, cells, markdown)
+
+
+def size_table(rows: Sequence[SizeRow], markdown: bool) -> str:
+    header = ['arch', 'params train (M)', 'params fused (M)', 'published (M)', 'diff', 'MACs backbone (G)',
+              '+GAP (G)', 'published (G)', 'diff', '+head (G)', 'top-1 (%)']
+    cells = [[row.arch, f'{row.classifier_params_train / 1e6:.2f}', f'{row.classifier_params_fused / 1e6:.3f}',
+              f'{row.published_params / 1e6:.3f}', relative_difference(row.classifier_params_fused,
+                                                                       row.published_params),
+              f'{row.backbone_macs / 1e9:.4f}', f'{row.features_macs / 1e9:.4f}', f'{row.published_macs / 1e9:.4f}',
+              relative_difference(row.features_macs, row.published_macs), f'{row.classifier_macs / 1e9:.4f}',
+              f'{row.published_top1:.2f}'] for row in rows]
+    return format_table(header, cells, markdown)
+
+
+def task_table(rows: Sequence[TaskRow], markdown: bool) -> str:
+    header = ['task', 'backbone', 'form', 'input', 'params (M)', 'median ms', 'p25..p75 ms', 'min..max ms']
+    cells = [[row.task, row.backbone, row.form, row.input_hw, f'{row.params / 1e6:.2f}', f'{row.median_ms:.1f}',
+              *spread(row)] for row in rows]
+    return format_table(header, cells, markdown)
+
+
+def format_report(result: BenchmarkResult, markdown: bool = False) -> str:
+    """The tables of a run, with titles that say what was measured and on what."""
+    env = result.environment
+    sections = [f'torch {env["torch"]}, {env["processor"]}, CPU threads (torch.get_num_threads()): '
+                f'{env["threads"]}; fp32, denormals flushed',
+                '\nImageNet classifier (backbone + GAP + linear 1000), counted here vs mmpretrain\'s metafile: '
+                'parameters of the training and fused forms, MACs per 224x224 image of the fused form '
+                '(mmpretrain publishes backbone + GAP, without the head)',
+                size_table(result.sizes, markdown)]
+    for gemm in result.gemm:
+        rows = [row for row in result.latency if row.device == gemm.device]
+        sections += [f'\nLatency on {gemm.device} (threads: {gemm.threads}): backbone only (MobileOne stem + 4 stages, '
+                     f'no head), 224x224, eager eval + inference_mode; "train step" = fwd+bwd in train mode. '
+                     f'GFLOP/s from fused MACs; GEMM ceiling {gemm.gflops_per_s:.1f} GFLOP/s '
+                     f'({gemm.size}^3 fp32, {gemm.median_ms:.1f} ms); % GEMM and vs mmpretrain: medians of the '
+                     f'ratios to the GEMM and to mmpretrain timed in the same rounds',
+                     latency_table(rows, markdown)]
+    if result.tasks:
+        sections += ['\nTask models, batch 1, network forward (mode="tensor", no post-processing)',
+                     task_table(result.tasks, markdown)]
+    return '\n'.join(sections)
+
+
+def write_csv(path: str, rows: Sequence[object]) -> None:
+    with open(path, 'w', newline='') as file:
+        writer = csv.DictWriter(file, fieldnames=[f.name for f in dataclasses.fields(rows[0])])
+        writer.writeheader()
+        writer.writerows(dataclasses.asdict(row) for row in rows)
+
+
+def plot_latency(result: BenchmarkResult, device: str, batch: int, path: str) -> None:
+    """Latency against ImageNet top-1 and against parameters, one line per implementation and form.
+
+    As in the MobileOne paper's accuracy-latency figure; the top-1 is
+    mmpretrain's published one for every implementation (the same network).
+    """
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    rows = [row for row in result.latency if row.device == device and row.batch == batch and row.form != 'train step']
+    lines: Dict[Tuple[str, str], List[LatencyRow]] = {}
+    for row in rows:
+        lines.setdefault((row.implementation, row.form), []).append(row)
+    figure, (top1_axes, params_axes) = plt.subplots(1, 2, figsize=(13, 5))
+    for (implementation, form), line in lines.items():
+        line.sort(key=lambda row: row.arch)
+        latency = [row.median_ms for row in line]
+        top1_axes.plot(latency, [row.published_top1 for row in line], marker='o', label=f'{implementation} {form}')
+        params_axes.plot([row.params / 1e6 for row in line], latency, marker='o', label=f'{implementation} {form}')
+        for row in line:
+            top1_axes.annotate(row.arch, (row.median_ms, row.published_top1), textcoords='offset points',
+                               xytext=(3, 3), fontsize=7)
+    threads = f', threads: {rows[0].threads}' if device == 'cpu' else ''
+    top1_axes.set(xlabel='latency (ms)', ylabel='ImageNet top-1 (%, mmpretrain)', xscale='log')
+    params_axes.set(xlabel='parameters (M, of the measured form)', ylabel='latency (ms)', yscale='log')
+    for axes in (top1_axes, params_axes):
+        axes.grid(True, which='both', alpha=0.3)
+    params_axes.legend(fontsize=8)
+    figure.suptitle(f'MobileOne backbone, 224x224, batch {batch}, {device}{threads}')
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def write_results(result: BenchmarkResult, out_dir: str) -> List[str]:
+    """Writes the CSVs, ``benchmark.json`` and one PNG per device and batch size; returns their paths."""
+    os.makedirs(out_dir, exist_ok=True)
+    tables = dict(gemm=result.gemm, sizes=result.sizes, latency=result.latency, tasks=result.tasks)
+    paths = []
+    for name, rows in tables.items():
+        if rows:
+            paths.append(osp.join(out_dir, f'{name}.csv'))
+            write_csv(paths[-1], rows)
+    paths.append(osp.join(out_dir, 'benchmark.json'))
+    with open(paths[-1], 'w') as file:
+        json.dump(dataclasses.asdict(result), file, indent=2)
+    for device, batch in sorted({(row.device, row.batch) for row in result.latency if row.form != 'train step'}):
+        paths.append(osp.join(out_dir, f'latency_{device}_b{batch}.png'))
+        plot_latency(result, device, batch, paths[-1])
+    return paths

@@ -1,0 +1,97 @@
+"""How closely a deployed model's predictions follow PyTorch's, per task, with pass/fail tolerances.
+
+ONNX Runtime is not bit-exact with PyTorch, so each task is judged by what
+its predictions mean: class scores by their logits, detections box by box,
+segmentations pixel by pixel.
+"""
+from dataclasses import dataclass
+
+import torch
+from mmengine.structures import BaseDataElement
+from torchvision.ops import box_iou
+
+from ..utils.numerics import relative_error
+
+LOGITS_TOLERANCE = 1e-4  # relative
+MIN_IOU = 0.99
+SCORE_TOLERANCE = 1e-3  # absolute, on scores in [0, 1]
+MIN_PIXEL_AGREEMENT = 0.999
+
+
+@dataclass
+class Agreement:
+    """The outcome of one comparison.
+
+    Attributes:
+        summary (str): What was measured, with the limits.
+        passed (bool): Whether every limit holds.
+    """
+    summary: str
+    passed: bool
+
+
+def classification_agreement(expected: BaseDataElement, actual: BaseDataElement,
+                             tolerance: float = LOGITS_TOLERANCE) -> Agreement:
+    """Compares the logits behind two mmpretrain ``DataSample`` s' ``pred_score``.
+
+    The deployed graph ends in a softmax, so logits are recovered from the
+    scores up to a constant per image (``log(score)`` centred on its mean);
+    their relative difference must be at most ``tolerance``.
+    """
+    error = relative_error(centred_logits(actual.pred_score), centred_logits(expected.pred_score))
+    summary = (f'classification: logits (from the scores, centred) relative difference {error:.1e} (limit '
+               f'{tolerance:.0e}); top-1 label {int(actual.pred_label)} vs {int(expected.pred_label)}')
+    return Agreement(summary, error <= tolerance)
+
+
+def centred_logits(scores: torch.Tensor) -> torch.Tensor:
+    """Softmax scores back to logits, centred per image; scores that underflowed to 0 count as the least float."""
+    logits = scores.double().clamp_min(torch.finfo(scores.dtype).tiny).log()
+    return logits - logits.mean(-1, keepdim=True)
+
+
+def detection_agreement(expected: BaseDataElement, actual: BaseDataElement, min_iou: float = MIN_IOU,
+                        score_tolerance: float = SCORE_TOLERANCE) -> Agreement:
+    """Matches two mmdet ``DetDataSample`` s' detections one to one.
+
+    Both must hold as many detections, and each expected detection, in order
+    of score, must have its own actual one with the same label, IoU at least
+    ``min_iou`` and score within ``score_tolerance``.
+    """
+    expected, actual = expected.pred_instances, actual.pred_instances
+    count = f'{len(actual)} detections vs {len(expected)}'
+    if len(actual) != len(expected):
+        return Agreement(f'detection: {count}', False)
+    if len(expected) == 0:
+        return Agreement(f'detection: {count}', True)
+    ious = box_iou(expected.bboxes.double(), actual.bboxes.double())
+    ious[expected.labels[:, None] != actual.labels[None, :]] = -1
+    free = torch.ones(len(actual), dtype=torch.bool)
+    worst_iou, worst_score = 1.0, 0.0
+    for i in expected.scores.argsort(descending=True).tolist():
+        j = int(torch.where(free, ious[i], torch.full_like(ious[i], -2)).argmax())
+        free[j] = False
+        worst_iou = min(worst_iou, float(ious[i, j]))
+        worst_score = max(worst_score, abs(float(expected.scores[i]) - float(actual.scores[j])))
+    passed = worst_iou >= min_iou and worst_score <= score_tolerance
+    summary = (f'detection: {count}, matched one to one with the same label: worst IoU {worst_iou:.6f} (limit '
+               f'{min_iou}), worst score difference {worst_score:.1e} (limit {score_tolerance:.0e})')
+    return Agreement(summary, passed)
+
+
+def segmentation_agreement(expected: BaseDataElement, actual: BaseDataElement,
+                           min_agreement: float = MIN_PIXEL_AGREEMENT) -> Agreement:
+    """The fraction of pixels where two mmseg ``SegDataSample`` s predict the same class."""
+    expected, actual = expected.pred_sem_seg.data, actual.pred_sem_seg.data
+    if expected.shape != actual.shape:
+        return Agreement(f'segmentation: label maps of shape {tuple(actual.shape)} vs {tuple(expected.shape)}', False)
+    agreement = (expected == actual).double().mean().item()
+    summary = (f'segmentation: {agreement:.4%} of {expected.numel()} pixels agree (limit {min_agreement:.1%})')
+    return Agreement(summary, agreement >= min_agreement)
+
+
+AGREEMENT_BY_TASK = {
+    'Classification': classification_agreement,
+    'ObjectDetection': detection_agreement,
+    'Segmentation': segmentation_agreement,
+}

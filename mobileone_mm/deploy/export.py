@@ -1,0 +1,168 @@
+"""Deployment with mmdeploy: export to ONNX, run in ONNX Runtime, check against PyTorch.
+
+:func:`deploy` does what mmdeploy's ``tools/deploy.py`` does for the ONNX
+Runtime backend, through mmdeploy's Python API, and then checks the exported
+model. On the way it
+
+- refuses a checkpoint that does not fit the model config (mmdeploy itself
+  loads non-strictly and would export whatever it got),
+- exports with the TorchScript exporter (:mod:`mobileone_mm.compat.torchscript_onnx_export`),
+- checks that mmdeploy's PyTorch model was re-parameterized (its
+  ``build_pytorch_model`` reverts SyncBN, then calls
+  ``model.backbone.switch_to_deploy()``),
+- runs the ONNX model through mmdeploy's backend model, and the checkpoint
+  in PyTorch as the config builds it (the training form, unless the config
+  says ``model.backbone.deploy=True``), on the same preprocessed image, and
+  compares their predictions (:mod:`mobileone_mm.deploy.agreement`).
+  Against the training form, the comparison covers the re-parameterization
+  as well as the export.
+
+The whole run happens in the model config's registry scope, and the
+caller's default scope is back afterwards: mmdeploy switches the
+process-wide ``DefaultScope`` (its codebases' ``register_all_modules`` and a
+``'BaseTask'`` instance) and leaves it switched.
+"""
+import copy
+import os
+import os.path as osp
+from dataclasses import dataclass
+from typing import List, Optional, Union
+
+import torch
+import torch.nn as nn
+from mmdeploy.apis import build_task_processor, torch2onnx
+from mmdeploy.utils import Backend, get_backend, get_input_shape, get_ir_config, get_task_type
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from mmengine.structures import BaseDataElement
+
+from ..compat.torchscript_onnx_export import torchscript_onnx_export
+from ..models import MobileOneBlock
+from .agreement import AGREEMENT_BY_TASK, Agreement
+from .task_models import build_model, load_checkpoint_strictly, load_model_config
+
+
+class DeployError(RuntimeError):
+    """Raised when the model mmdeploy exports is not the fused MobileOne model."""
+
+
+@dataclass
+class DeployResult:
+    """What :func:`deploy` exported and measured.
+
+    Attributes:
+        backend_files (list[str]): The exported model files
+            (``<work_dir>/end2end.onnx``).
+        num_fused_blocks (int): MobileOne blocks fused in the exported model.
+        agreement (Agreement): ONNX Runtime's predictions against PyTorch's.
+        pytorch_prediction (BaseDataElement): The prediction of the
+            checkpoint's model as the config builds it, in PyTorch
+            (``DataSample``, ``DetDataSample`` or ``SegDataSample``;
+            segmentations at the network's output resolution).
+        backend_prediction (BaseDataElement): The ONNX model's prediction.
+    """
+    backend_files: List[str]
+    num_fused_blocks: int
+    agreement: Agreement
+    pytorch_prediction: BaseDataElement
+    backend_prediction: BaseDataElement
+
+
+def deploy(deploy_cfg: Union[str, Config],
+           model_cfg: Union[str, Config],
+           checkpoint: str,
+           image: str,
+           work_dir: str,
+           device: str = 'cpu',
+           test_image: Optional[str] = None,
+           cfg_options: Optional[dict] = None) -> DeployResult:
+    """Exports a checkpoint to ONNX with mmdeploy and checks it in ONNX Runtime.
+
+    Args:
+        deploy_cfg (str | Config): An mmdeploy deploy config for ONNX Runtime
+            (see ``configs/deploy/``).
+        model_cfg (str | Config): The model config of mmpretrain, mmdet or
+            mmseg; the backbone's pretrained ``init_cfg`` is ignored.
+        checkpoint (str): The checkpoint, in the training form or fused (with
+            ``model.backbone.deploy=True`` in ``model_cfg``).
+        image (str): The image the model is exported with.
+        work_dir (str): Where the ONNX file goes.
+        device (str): Device of PyTorch and ONNX Runtime. Defaults to 'cpu'.
+        test_image (str, optional): The image of the comparison. Defaults to
+            ``image``.
+        cfg_options (dict, optional): Overrides of the model config, e.g.
+            ``{'model.backbone.deploy': True}`` for a fused checkpoint.
+            Defaults to None.
+
+    Returns:
+        DeployResult: The ONNX file, the number of fused blocks, the
+        agreement of the predictions (check ``agreement.passed``) and the
+        predictions.
+
+    Raises:
+        ValueError: If the deploy config's backend is not ONNX Runtime or its
+            task is not classification, detection or segmentation.
+        FileNotFoundError: If the checkpoint does not exist.
+        CheckpointMismatchError: If the checkpoint does not fit the config.
+        DeployError: If the exported model was not re-parameterized.
+    """
+    deploy_cfg = Config.fromfile(deploy_cfg) if isinstance(deploy_cfg, str) else deploy_cfg
+    if get_backend(deploy_cfg) != Backend.ONNXRUNTIME:
+        raise ValueError(f'backend {get_backend(deploy_cfg).value!r} is not supported, only onnxruntime')
+    task = get_task_type(deploy_cfg).value
+    if task not in AGREEMENT_BY_TASK:
+        raise ValueError(f'task {task!r} is not supported, only {sorted(AGREEMENT_BY_TASK)}')
+    model_cfg = load_model_config(model_cfg, cfg_options)
+    reference = build_model(model_cfg, device)
+    load_checkpoint_strictly(reference, checkpoint)
+
+    os.makedirs(work_dir, exist_ok=True)
+    save_file = get_ir_config(deploy_cfg)['save_file']
+    backend_files = [osp.join(work_dir, save_file)]
+    with DefaultScope.overwrite_default_scope(model_cfg.default_scope):
+        with torchscript_onnx_export():
+            torch2onnx(image, work_dir, save_file, deploy_cfg, model_cfg, checkpoint, device)
+        task_processor = build_task_processor(model_cfg, deploy_cfg, device)
+        num_fused_blocks = check_reparameterized(task_processor.build_pytorch_model(checkpoint))
+        backend_model = task_processor.build_backend_model(
+            backend_files, data_preprocessor_updater=task_processor.update_data_preprocessor)
+        data, _ = task_processor.create_input(test_image or image, get_input_shape(deploy_cfg))
+        data = reference.data_preprocessor(data, False)
+        if task == 'Segmentation':
+            at_network_resolution(data['data_samples'])
+        with torch.no_grad():
+            expected = reference(data['inputs'], copy.deepcopy(data['data_samples']), mode='predict')[0]
+            actual = backend_model(data['inputs'], copy.deepcopy(data['data_samples']), mode='predict')[0]
+    return DeployResult(backend_files, num_fused_blocks, AGREEMENT_BY_TASK[task](expected, actual), expected, actual)
+
+
+def check_reparameterized(model: nn.Module) -> int:
+    """Checks that every MobileOne block of ``model`` is fused and no SyncBN is left.
+
+    Returns:
+        int: The number of fused blocks.
+
+    Raises:
+        DeployError: Naming what is not as deployment needs it.
+    """
+    blocks = {name: module for name, module in model.named_modules() if isinstance(module, MobileOneBlock)}
+    if not blocks:
+        raise DeployError(f'{type(model).__name__} has no MobileOne block')
+    unfused = [name for name, block in blocks.items() if not block.deploy]
+    if unfused:
+        raise DeployError(f'{len(unfused)} of {len(blocks)} MobileOne blocks are not fused, e.g. {unfused[0]}')
+    synced = [name for name, module in model.named_modules() if isinstance(module, nn.SyncBatchNorm)]
+    if synced:
+        raise DeployError(f'SyncBatchNorm left in the model, e.g. {synced[0]}')
+    return len(blocks)
+
+
+def at_network_resolution(data_samples: list) -> None:
+    """Makes segmentations be compared at the network's output resolution.
+
+    From there mmseg resizes logits to the original image bilinearly, and
+    mmdeploy resizes label maps nearest-neighbour: the two differ along class
+    borders whatever the backend, so both skip the resize.
+    """
+    for data_sample in data_samples:
+        data_sample.set_metainfo(dict(ori_shape=data_sample.img_shape))

@@ -1,0 +1,3 @@
+from .precise_bn_hook import PreciseBNHook
+
+__all__ = ['PreciseBNHook']

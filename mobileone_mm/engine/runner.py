@@ -1,0 +1,108 @@
+"""Train and test any config of mmpretrain, mmdet or mmseg with one set of flags.
+
+The config's ``default_scope`` (set by the framework's base runtime config)
+decides the framework; everything else is mmengine's ``Runner``, so single-GPU,
+CPU, ``torchrun`` and SLURM launches behave as in the frameworks' own tools.
+"""
+import os.path as osp
+from typing import Optional
+
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from ..utils.config import read_config
+
+
+def load_config(config: str, cfg_options: Optional[dict] = None, launcher: str = 'none',
+                work_dir: Optional[str] = None) -> Config:
+    """Reads a config (:func:`~mobileone_mm.utils.config.read_config`), then sets the launcher and the work dir.
+
+    Raises:
+        ValueError: If the config's ``default_scope`` is not one of mmpretrain,
+            mmdet or mmseg.
+    """
+    cfg = read_config(config, cfg_options)
+    cfg.launcher = launcher
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+    return cfg
+
+
+def configure_training(cfg: Config, amp: bool = False, resume: Optional[str] = None) -> Config:
+    """Switches on mixed precision and resuming as the frameworks' ``--amp``/``--resume`` do.
+
+    Args:
+        cfg (Config): The loaded config.
+        amp (bool): Train with automatic mixed precision.
+        resume (str, optional): ``'auto'`` resumes from the latest checkpoint
+            in the work dir; a path resumes from that checkpoint.
+    """
+    if amp:
+        optim_wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if optim_wrapper_type not in ('OptimWrapper', 'AmpOptimWrapper'):
+            raise ValueError(f'--amp needs an OptimWrapper, the config uses {optim_wrapper_type}')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif resume is not None:
+        cfg.resume, cfg.load_from = True, resume
+    return cfg
+
+
+def configure_testing(cfg: Config, checkpoint: str, out: Optional[str] = None,
+                      show_dir: Optional[str] = None) -> Config:
+    """Points the config at a checkpoint, and optionally dumps and draws predictions.
+
+    Args:
+        cfg (Config): The loaded config.
+        checkpoint (str): The checkpoint to evaluate.
+        out (str, optional): A ``.pkl`` file to dump the raw predictions to.
+        show_dir (str, optional): Folder to draw predictions into (for mmdet,
+            relative to the run's folder in the work dir, as in mmdet).
+    """
+    cfg.load_from = checkpoint
+    if out is not None:
+        if not out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out must be a .pkl or .pickle file, got {out!r}')
+        evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
+        cfg.test_evaluator = [*evaluators, dict(type='DumpResults', out_file_path=out)]
+    if show_dir is not None:
+        visualization = cfg.default_hooks.visualization
+        if cfg.default_scope == 'mmpretrain':
+            visualization.update(enable=True, out_dir=show_dir)
+        else:  # mmdet's DetVisualizationHook, mmseg's SegVisualizationHook
+            visualization.update(draw=True, interval=1)
+            if cfg.default_scope == 'mmdet':
+                visualization.test_out_dir = show_dir
+            else:
+                cfg.visualizer.save_dir = show_dir
+    return cfg
+
+
+def build_runner(cfg: Config) -> Runner:
+    """Builds the runner the config asks for (``runner_type``) or mmengine's ``Runner``."""
+    prepare_cpu_distributed(cfg)
+    if 'runner_type' in cfg:
+        from mmengine.registry import RUNNERS
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def prepare_cpu_distributed(cfg: Config) -> None:
+    """Lets ``torchrun`` processes without CUDA train on CPU, with the gloo backend.
+
+    mmengine's ``pytorch`` launcher assumes one GPU per process: it calls
+    ``torch.cuda.set_device`` and gives DDP ``device_ids=[LOCAL_RANK]``. Without
+    CUDA this starts the process group itself (mmengine then skips its own) and
+    wraps the model in DDP without device ids. Nothing changes where CUDA is.
+    """
+    if cfg.get('launcher') != 'pytorch' or torch.cuda.is_available():
+        return
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend='gloo')
+    wrapper = dict(type='MMDistributedDataParallel', broadcast_buffers=False, **(cfg.get('model_wrapper_cfg') or {}))
+    cfg.model_wrapper_cfg = dict(wrapper, device_ids=None)

@@ -1,0 +1,39 @@
+"""Writing output files all or nothing, never over their input."""
+import os
+import os.path as osp
+import tempfile
+from pathlib import Path
+from typing import Any, Union
+
+import torch
+
+PathLike = Union[str, os.PathLike]
+
+
+def check_output_path(out: PathLike, input_path: PathLike) -> None:
+    """Refuses an OUT that is the input file or a folder, or whose folder does not exist."""
+    out = Path(out)
+    if out.exists() and Path(input_path).exists() and os.path.samefile(out, input_path):
+        raise ValueError(f'refusing to overwrite the input checkpoint {str(input_path)!r}; choose another OUT')
+    if out.is_dir():
+        raise IsADirectoryError(f'OUT {str(out)!r} is a folder; give a file name')
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f'the folder of OUT {str(out)!r} does not exist')
+
+
+def save_atomically(obj: Any, path: PathLike) -> None:
+    """``torch.save`` into a temporary file beside ``path``, then renames it: ``path`` is never half-written.
+
+    If writing fails, the temporary file is removed and ``path`` is untouched.
+    """
+    path = os.fspath(path)
+    handle, temporary = tempfile.mkstemp(dir=osp.dirname(osp.abspath(path)), prefix=f'.{osp.basename(path)}.',
+                                         suffix='.tmp')
+    try:
+        with os.fdopen(handle, 'wb') as file:
+            torch.save(obj, file)
+        os.replace(temporary, path)
+    except BaseException:
+        if osp.exists(temporary):
+            os.unlink(temporary)
+        raise

@@ -1,0 +1,21 @@
+"""The relative error by which every comparison of outputs in this package is judged."""
+from typing import Sequence, Union
+
+import torch
+
+Outputs = Union[torch.Tensor, Sequence[torch.Tensor]]
+
+
+def relative_error(actual: Outputs, expected: Outputs) -> float:
+    """Largest absolute difference over the largest magnitude of ``expected``.
+
+    Judging relative to the activations' magnitude matters: random-init
+    MobileOne activations reach 1e5, where an absolute tolerance means nothing.
+    Sequences (multi-scale outputs) give the worst error of their members.
+    """
+    if isinstance(actual, torch.Tensor):
+        actual, expected = [actual], [expected]
+    if len(actual) != len(expected):
+        raise ValueError(f'{len(actual)} outputs compared with {len(expected)}')
+    return max(((a.double() - e.double()).abs().max() / e.double().abs().max().clamp_min(1e-30)).item()
+               for a, e in zip(actual, expected))

@@ -1,0 +1,83 @@
+"""Task checkpoints for the deployment tests: each task's real config with random, realistically calibrated weights.
+
+Each task gets a checkpoint of its real config (s0, s1 for segmentation) with
+random weights. Their batch norms get random affine parameters and running
+statistics measured on demo images, as training leaves them: per channel
+means and variances that are neither 0 nor 1, so a wrong fusion cannot hide,
+and activations of trained magnitude. ``testing.weights.make_realistic_``'s
+statistics, drawn independently of the activations, let those grow to 1e5
+through depth and saturate the heads (one-hot softmax, every RetinaNet score
+1.0), which leaves the ONNX comparisons nothing to compare.
+"""
+import math
+from pathlib import Path
+
+import mmcv
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mobileone_mm.deploy.task_models import load_model_config
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGE_SIZE = 128
+TASKS = {
+    'classification': dict(config='configs/mobileone_s0_8xb32_in1k.py', static='classification_onnxruntime_static.py',
+                           dynamic='classification_onnxruntime_dynamic.py'),
+    'detection': dict(config='configs/retinanet_mobileone_s0_coco.py', static='detection_onnxruntime_static.py',
+                      dynamic='detection_onnxruntime_dynamic.py'),
+    'segmentation': dict(config='configs/deeplabv3_mobileone_s1_d8_4xb4_20k_voc12aug_512x512.py',
+                         static='segmentation_onnxruntime_static-512x512.py',
+                         dynamic='segmentation_onnxruntime_dynamic.py'),
+}
+FLOAT64_TOLERANCE = 1e-10  # fused vs training form in float64 measured 1e-14 here; a wrong fusion is off by 1e-2
+# MobileOne's own initialisation (its default init_cfg), instead of the configs' ImageNet checkpoint.
+BACKBONE_INIT = [dict(type='Kaiming', layer=['Conv2d']), dict(type='Constant', val=1, layer=['_BatchNorm'])]
+CANDIDATES = 30  # about as many (anchor, class) pairs pass the score threshold on the test image
+
+
+def small_config(task: str) -> Config:
+    """The task's real config, its test pipeline resized to the small test image."""
+    cfg = load_model_config(str(ROOT / TASKS[task]['config']))
+    for transform in cfg.test_pipeline:
+        if transform['type'] == 'Resize':
+            transform['scale'] = (IMAGE_SIZE, IMAGE_SIZE)
+    return cfg
+
+
+@torch.no_grad()
+def calibrate_batch_norm_(model: nn.Module, inputs: torch.Tensor, seed: int = 0) -> None:
+    """Random BN affine parameters, then running statistics measured on ``inputs``."""
+    generator = torch.Generator().manual_seed(seed)
+    norms = [module for module in model.modules() if isinstance(module, _BatchNorm)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a plain average over the forward pass
+        norm.weight.copy_(torch.rand(norm.num_features, generator=generator) + 0.5)
+        norm.bias.copy_(torch.randn(norm.num_features, generator=generator) * 0.2)
+        norm.train()
+    model(inputs, mode='tensor')
+    for norm in norms:
+        norm.momentum = 0.1
+    model.eval()
+
+
+@torch.no_grad()
+def aim_detections_(model: nn.Module, image: str, seed: int = 0) -> None:
+    """Spreads RetinaNet's class logits and shifts them so that a few dozen pairs pass the score threshold on ``image``.
+
+    Its prior bias keeps every score of a random model below the threshold.
+    The threshold goes into the widest gap between the logits ranked
+    ``CANDIDATES / 2`` .. ``2 * CANDIDATES``, so that no score lies close to it.
+    """
+    classifier = model.bbox_head.retina_cls
+    classifier.weight.normal_(0, 0.3, generator=torch.Generator().manual_seed(seed))
+    inputs = model.data_preprocessor(dict(inputs=[torch.from_numpy(mmcv.imread(image)).permute(2, 0, 1)]),
+                                     False)['inputs']
+    logits = torch.cat([level.flatten() for level in model(inputs, mode='tensor')[0]])
+    top = logits.topk(2 * CANDIDATES).values
+    first = CANDIDATES // 2 - 1
+    rank = first + int((top[first:-1] - top[first + 1:]).argmax())
+    threshold = model.bbox_head.test_cfg.score_thr
+    classifier.bias.add_(math.log(threshold / (1 - threshold)) - (top[rank] + top[rank + 1]) / 2)

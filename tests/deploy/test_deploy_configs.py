@@ -1,0 +1,30 @@
+"""The deploy configs (configs/deploy/): mmdeploy's own for ONNX Runtime."""
+import pytest
+from mmengine.config import Config
+from task_checkpoints import ROOT
+
+DEPLOY_CONFIGS = {
+    'classification_onnxruntime_static.py': ('Classification', None, None),
+    'classification_onnxruntime_dynamic.py': ('Classification', None, {'input': {0: 'batch', 2: 'height', 3: 'width'},
+                                                                       'output': {0: 'batch'}}),
+    'detection_onnxruntime_static.py': ('ObjectDetection', None, None),
+    'detection_onnxruntime_dynamic.py': ('ObjectDetection', None, {'input': {0: 'batch', 2: 'height', 3: 'width'},
+                                                                   'dets': {0: 'batch', 1: 'num_dets'},
+                                                                   'labels': {0: 'batch', 1: 'num_dets'}}),
+    'segmentation_onnxruntime_static-512x512.py': ('Segmentation', [512, 512], None),
+    'segmentation_onnxruntime_dynamic.py': ('Segmentation', None, {'input': {0: 'batch', 2: 'height', 3: 'width'},
+                                                                   'output': {0: 'batch', 2: 'height', 3: 'width'}}),
+}
+
+
+@pytest.mark.parametrize('name', DEPLOY_CONFIGS)
+def test_deploy_configs_are_mmdeploys_for_onnx_runtime(name):
+    path = ROOT / 'configs/deploy' / name
+    task, input_shape, dynamic_axes = DEPLOY_CONFIGS[name]
+    cfg = Config.fromfile(str(path))
+    assert 'import' not in path.read_text()
+    assert cfg.backend_config == dict(type='onnxruntime')
+    assert cfg.codebase_config.task == task
+    assert cfg.onnx_config.save_file == 'end2end.onnx' and cfg.onnx_config.opset_version == 11
+    assert cfg.onnx_config.input_shape == input_shape
+    assert cfg.onnx_config.get('dynamic_axes') == dynamic_axes

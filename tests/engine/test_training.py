@@ -1,0 +1,145 @@
+"""Training and testing through the tools on the embedded demo data: loss, metrics, resume, torchrun.
+
+The demo data is written once, small, into a temporary folder that the tests
+run in (the demo configs read ``data/demo/...`` relative to the working
+directory).
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.runner import CheckpointLoader, find_latest_checkpoint
+
+from mobileone_mm.engine.runner import build_runner, configure_training, load_config
+from mobileone_mm.testing.demo_data import generate_demo_data
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_CONFIGS = sorted(str(path) for path in (ROOT / 'configs/demo').glob('*.py'))
+MAX_LEARNING_RATE = 0.01
+MOBILEONE_INIT = [dict(type='Kaiming', layer=['Conv2d']), dict(type='Constant', val=1, layer=['_BatchNorm'])]
+CLASSIFIER = str(ROOT / 'configs/demo/mobileone_s0_demo.py')
+METRIC_OF_CONFIG = {
+    'retinanet_mobileone_s0_demo.py': 'coco/bbox_mAP',
+    'mobileone_s0_demo.py': 'accuracy/top1',
+    'deeplabv3_mobileone_s1_d8_voc12aug_demo.py': 'mIoU',
+    'deeplabv3_mobileone_s1_d8_ade20k_demo.py': 'mIoU',
+}
+# Short runs of the classifier: a checkpoint every epoch, no evaluation on the way.
+SHORT_CLASSIFIER_RUN = {'randomness.seed': 0, 'train_cfg.val_interval': 100,
+                        'default_hooks.checkpoint.interval': 1, 'default_hooks.logger.interval': 1}
+
+
+def load_offline(config: str, work_dir: str) -> Config:
+    """The config, with the backbone's own initialisation where it names a checkpoint that ``make demo`` writes."""
+    cfg = load_config(config, work_dir=work_dir)
+    init_cfg = cfg.model.backbone.get('init_cfg')
+    if isinstance(init_cfg, dict) and init_cfg.type == 'Pretrained':
+        cfg.model.backbone.init_cfg = MOBILEONE_INIT
+    return cfg
+
+
+@pytest.fixture(scope='module')
+def demo_dir(tmp_path_factory) -> Path:
+    """A folder holding a small copy of the demo data under ``data/demo``."""
+    directory = tmp_path_factory.mktemp('demo')
+    generate_demo_data(str(directory / 'data/demo'), scale=0.1)
+    return directory
+
+
+@pytest.fixture
+def in_demo_dir(demo_dir, monkeypatch) -> Path:
+    monkeypatch.chdir(demo_dir)
+    return demo_dir
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('config', DEMO_CONFIGS, ids=lambda path: Path(path).stem)
+def test_demo_config_fits_a_batch_of_its_data(config, in_demo_dir):
+    """Optimizer steps of the config's own model, optimizer and train pipeline on one batch lower its loss.
+
+    The learning rate is the config's, at most 0.01: the configs reach theirs after a warm-up, and the
+    classifier's (0.05 for 32 images) throws a single batch of 30 about.
+    """
+    cfg = load_offline(config, str(in_demo_dir / 'work_dirs' / Path(config).stem))
+    cfg.randomness = dict(seed=0)
+    runner = build_runner(cfg)
+    runner.model.init_weights()
+    optim_wrapper = runner.build_optim_wrapper(cfg.optim_wrapper)
+    for group in optim_wrapper.param_groups:
+        group['lr'] = min(group['lr'], MAX_LEARNING_RATE)
+    batch = next(iter(runner.build_dataloader(cfg.train_dataloader)))
+    runner.model.train()
+    losses = [float(runner.model.train_step(batch, optim_wrapper)['loss']) for _ in range(10)]
+    print(f'{Path(config).stem}: {", ".join(f"{loss:.3f}" for loss in losses)}')
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert losses[-1] < 0.97 * losses[0]
+
+
+def train_classifier(work_dir: str, max_epochs: int, resume: bool = False) -> dict:
+    """Trains the demo classifier as ``tools/train.py [--resume]`` does and loads its latest checkpoint.
+
+    The train pipeline is the test pipeline: random augmentation draws from
+    the data workers' generators, which no checkpoint holds.
+    """
+    cfg = load_config(CLASSIFIER, dict(SHORT_CLASSIFIER_RUN, **{'train_cfg.max_epochs': max_epochs}),
+                      work_dir=work_dir)
+    cfg.train_dataloader.dataset.pipeline = cfg.test_pipeline
+    build_runner(configure_training(cfg, resume='auto' if resume else None)).train()
+    return CheckpointLoader.load_checkpoint(find_latest_checkpoint(work_dir), map_location='cpu')
+
+
+@pytest.mark.slow
+def test_resumed_training_ends_where_uninterrupted_training_does(in_demo_dir):
+    """Two epochs straight equal one epoch, then a resumed second epoch: iteration count and weights."""
+    straight = train_classifier(str(in_demo_dir / 'straight'), max_epochs=2)
+    first_epoch = train_classifier(str(in_demo_dir / 'interrupted'), max_epochs=1)
+    resumed = train_classifier(str(in_demo_dir / 'interrupted'), max_epochs=2, resume=True)
+    assert first_epoch['meta']['epoch'] == 1
+    assert (resumed['meta']['epoch'], resumed['meta']['iter']) == (straight['meta']['epoch'], straight['meta']['iter'])
+    assert resumed['meta']['iter'] == 2 * first_epoch['meta']['iter']
+    for weights in ('state_dict', 'ema_state_dict'):  # the EMA's and the optimizer's
+        for key, value in straight[weights].items():
+            assert torch.equal(resumed[weights][key], value), (weights, key)
+    weight = 'backbone.stage0.branch_conv_list.0.conv.weight'
+    assert not torch.equal(first_epoch['state_dict'][weight], straight['state_dict'][weight])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('config', DEMO_CONFIGS, ids=lambda path: Path(path).stem)
+def test_test_tool_reports_the_metric_and_dumps_predictions(config, in_demo_dir, capsys, run_tool):
+    work_dir = in_demo_dir / 'test_tool' / Path(config).stem
+    cfg = load_offline(config, str(work_dir))
+    runner = build_runner(cfg)
+    runner.model.init_weights()
+    checkpoint = str(work_dir / 'init.pth')
+    torch.save({'state_dict': runner.model.state_dict(), 'meta': {}}, checkpoint)
+    predictions = str(work_dir / 'predictions.pkl')
+    # an untrained RetinaNet scores every box below the threshold, and COCO's evaluation of no box reports nothing
+    options = ['--cfg-options', 'model.test_cfg.score_thr=0'] if 'retinanet' in config else []
+    run_tool('test', config, checkpoint, '--work-dir', str(work_dir), '--out', predictions, *options)
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 0 <= metrics[METRIC_OF_CONFIG[Path(config).name]] <= 100
+    assert os.path.getsize(predictions) > 0
+
+
+@pytest.mark.slow
+def test_two_process_torchrun_trains_in_sync(in_demo_dir):
+    """torchrun, 2 CPU processes, gloo: both ranks end with the same trained weights."""
+    work_dir = in_demo_dir / 'distributed'
+    command = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29517',
+               str(ROOT / 'tests/engine/distributed_training.py'), CLASSIFIER, str(work_dir)]
+    environment = dict(os.environ, OMP_NUM_THREADS='1')
+    completed = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    rank0, rank1 = (torch.load(work_dir / f'rank{rank}.pth') for rank in (0, 1))
+    assert rank0['iter'] == rank1['iter'] > 0
+    assert rank0['parameters'].keys() == rank1['parameters'].keys()
+    for name, value in rank0['parameters'].items():
+        assert torch.equal(rank1['parameters'][name], value), name
+    weight = 'backbone.stage0.branch_conv_list.0.conv.weight'
+    assert not torch.equal(rank0['initial_parameters'][weight], rank0['parameters'][weight])
