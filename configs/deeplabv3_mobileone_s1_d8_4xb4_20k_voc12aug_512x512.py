@@ -1,8 +1,7 @@
 # DeepLabV3 with a MobileOne-S1 backbone at output stride 8: the S4 config with the arch swapped.
 _base_ = './deeplabv3_mobileone_s4_d8_4xb4_20k_voc12aug_512x512.py'
 
-checkpoint = 'https://download.openmmlab.com/mmclassification/v0/mobileone/mobileone-s1_8xb32_in1k_20221110-ceeef467.pth'  # noqa: E501
 model = dict(
-    backbone=dict(arch='s1', init_cfg=dict(checkpoint=checkpoint)),
+    backbone=dict(arch='s1', init_cfg=dict(checkpoint={{_base_.imagenet_checkpoints.s1}})),
     decode_head=dict(in_channels=1280),
     auxiliary_head=dict(in_channels=512))

@@ -4,10 +4,12 @@
 # 3x3 convs by 2 and 4. The ASPP head reads stage 4, the auxiliary FCN head stage 3.
 # The backbone starts from mmpretrain's ImageNet-1k checkpoint; set
 # `model.backbone.init_cfg=None` to train offline from scratch.
-_base_ = 'mmseg::deeplabv3/deeplabv3_r50-d8_4xb4-20k_voc12aug-512x512.py'
+_base_ = [
+    'mmseg::deeplabv3/deeplabv3_r50-d8_4xb4-20k_voc12aug-512x512.py',
+    './_base_/mobileone_imagenet_checkpoints.py',
+]
 custom_imports = dict(imports=['mobileone_mm'], allow_failed_imports=False)
 
-checkpoint = 'https://download.openmmlab.com/mmclassification/v0/mobileone/mobileone-s4_8xb32_in1k_20221110-28d888cb.pth'  # noqa: E501
 model = dict(
     pretrained=None,
     backbone=dict(
@@ -18,6 +20,6 @@ model = dict(
         strides=(2, 2, 1, 1),
         dilations=(1, 1, 2, 4),
         norm_cfg=dict(type='SyncBN', requires_grad=True),
-        init_cfg=dict(type='Pretrained', checkpoint=checkpoint, prefix='backbone.')),
+        init_cfg=dict(type='Pretrained', checkpoint={{_base_.imagenet_checkpoints.s4}}, prefix='backbone.')),
     decode_head=dict(in_channels=2048),
     auxiliary_head=dict(in_channels=896))

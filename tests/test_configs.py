@@ -126,3 +126,13 @@ def test_imagenet_configs_follow_the_paper_recipe(name):
         magnitudes = [next(t.magnitude_level for t in p if t.type == 'RandAugment') for p in stages]
         assert sizes == [160, 192, 224]
         assert magnitudes == sorted(magnitudes) and len(set(magnitudes)) == 3
+
+
+@pytest.mark.parametrize('name', [n for n in TASK_CONFIGS if not n.startswith('mobileone_s')])
+def test_task_configs_start_from_the_imagenet_checkpoint_of_their_arch(name):
+    cfg = load(name)
+    checkpoints = Config.fromfile(CONFIG_DIR / '_base_/mobileone_imagenet_checkpoints.py').imagenet_checkpoints
+    arch = cfg.model.backbone.arch
+    assert cfg.model.backbone.init_cfg == dict(type='Pretrained', checkpoint=checkpoints[arch], prefix='backbone.')
+    assert f'mobileone-{arch}_8xb32_in1k' in checkpoints[arch]
+    assert 'https://' not in (CONFIG_DIR / name).read_text()  # the URLs live in the one _base_ file
