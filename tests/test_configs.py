@@ -11,7 +11,7 @@ from mobileone_mm import MobileOne, arch_channels
 CONFIG_DIR = Path(__file__).parents[1] / 'configs'
 TASK_CONFIGS = sorted(p.name for p in CONFIG_DIR.glob('*.py'))
 DEMO_CONFIGS = sorted(f'demo/{p.name}' for p in (CONFIG_DIR / 'demo').glob('*.py'))
-SCOPE_OF_PREFIX = {'mobileone_s': 'mmpretrain', 'retinanet_': 'mmdet', 'deeplabv3_': 'mmseg'}
+SCOPE_OF_PREFIX = {'mobileone_s': 'mmpretrain', 'retinanet_': 'mmdet', 'ssdlite_': 'mmdet', 'deeplabv3_': 'mmseg'}
 
 
 def load(name: str) -> Config:
@@ -90,6 +90,28 @@ def test_retinanet_fpn_reads_stages_2_to_4_of_the_arch(name):
     assert cfg.model.backbone.out_indices == (1, 2, 3)
     assert cfg.model.neck.in_channels == list(arch_channels(cfg.model.backbone.arch)[2:])
     assert cfg.model.neck.start_level == 0
+
+
+@pytest.mark.parametrize('name', [n for n in TASK_CONFIGS if n.startswith('ssdlite_')])
+def test_ssdlite_is_mmdets_recipe_with_stages_3_and_4_feeding_the_ssd_neck(name):
+    cfg = load(name)
+    arch = cfg.model.backbone.arch
+    assert name == f'ssdlite_mobileone_{arch}_8xb24-600e_coco.py'
+    assert cfg.model.backbone.out_indices == (2, 3)
+    channels = tuple(arch_channels(arch)[3:])
+    assert tuple(cfg.model.neck.in_channels) == channels
+    assert tuple(cfg.model.neck.out_channels) == channels + (512, 256, 256, 128)  # the four extra levels
+    assert cfg.model.bbox_head.in_channels == cfg.model.neck.out_channels
+    assert cfg.model.neck.use_depthwise and cfg.model.bbox_head.use_depthwise
+    assert [t.scale for t in cfg.test_pipeline if t.type == 'Resize'] == [(320, 320)]
+    epochs = cfg.train_cfg.max_epochs * cfg.train_dataloader.dataset.times
+    assert (epochs, cfg.train_dataloader.batch_size) == (600, 24)
+
+
+@pytest.mark.parametrize('arch', ['s0', 's1', 's2', 's3', 's4'])
+@pytest.mark.parametrize('dataset', ['20k_voc12aug', '80k_ade20k'])
+def test_deeplabv3_has_a_config_for_every_arch_and_dataset(arch, dataset):
+    assert load(f'deeplabv3_mobileone_{arch}_d8_4xb4_{dataset}_512x512.py').model.backbone.arch == arch
 
 
 @pytest.mark.parametrize('name', [n for n in TASK_CONFIGS if n.startswith('deeplabv3_')])

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from task_checkpoints import BACKBONE_INIT, IMAGE_SIZE, TASKS, aim_detections_, calibrate_batch_norm_, small_config
+from task_checkpoints import (BACKBONE_INIT, IMAGE_SIZE, TASKS, aim_retinanet_detections_, aim_ssd_detections_,
+                              calibrate_batch_norm_, small_config)
 
 from mobileone_mm.deploy.task_models import build_model, example_inputs
 from mobileone_mm.testing.demo_data import make_scene
@@ -27,7 +28,9 @@ def trained(request, tmp_path_factory) -> SimpleNamespace:
     model.init_weights()
     calibrate_batch_norm_(model, example_inputs(model, IMAGE_SIZE, num_images=16, seed=1))
     if task == 'detection':
-        aim_detections_(model, image)
+        aim_retinanet_detections_(model, image)
+    if task == 'ssdlite':
+        aim_ssd_detections_(model, image)
     checkpoint = str(directory / 'model.pth')
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
     return SimpleNamespace(task=task, cfg=cfg, checkpoint=checkpoint, image=image, directory=directory)

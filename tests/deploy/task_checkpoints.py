@@ -27,6 +27,8 @@ TASKS = {
                            dynamic='classification_onnxruntime_dynamic.py'),
     'detection': dict(config='configs/retinanet_mobileone_s0_coco.py', static='detection_onnxruntime_static.py',
                       dynamic='detection_onnxruntime_dynamic.py'),
+    'ssdlite': dict(config='configs/ssdlite_mobileone_s0_8xb24-600e_coco.py', static='detection_onnxruntime_static.py',
+                    dynamic='detection_onnxruntime_dynamic.py'),
     'segmentation': dict(config='configs/deeplabv3_mobileone_s1_d8_4xb4_20k_voc12aug_512x512.py',
                          static='segmentation_onnxruntime_static-512x512.py',
                          dynamic='segmentation_onnxruntime_dynamic.py'),
@@ -63,21 +65,57 @@ def calibrate_batch_norm_(model: nn.Module, inputs: torch.Tensor, seed: int = 0)
     model.eval()
 
 
+def widest_gap_midpoint(values: torch.Tensor) -> float:
+    """The middle of the widest gap between the values ranked ``CANDIDATES / 2`` .. ``2 * CANDIDATES`` (descending).
+
+    A threshold there lets a few dozen values pass, none of them close to it.
+    """
+    top = values.flatten().topk(2 * CANDIDATES).values
+    first = CANDIDATES // 2 - 1
+    rank = first + int((top[first:-1] - top[first + 1:]).argmax())
+    return float(top[rank] + top[rank + 1]) / 2
+
+
+def image_inputs(model: nn.Module, image: str) -> torch.Tensor:
+    return model.data_preprocessor(dict(inputs=[torch.from_numpy(mmcv.imread(image)).permute(2, 0, 1)]),
+                                   False)['inputs']
+
+
 @torch.no_grad()
-def aim_detections_(model: nn.Module, image: str, seed: int = 0) -> None:
+def aim_retinanet_detections_(model: nn.Module, image: str, seed: int = 0) -> None:
     """Spreads RetinaNet's class logits and shifts them so that a few dozen pairs pass the score threshold on ``image``.
 
-    Its prior bias keeps every score of a random model below the threshold.
-    The threshold goes into the widest gap between the logits ranked
-    ``CANDIDATES / 2`` .. ``2 * CANDIDATES``, so that no score lies close to it.
+    Its prior bias keeps every score of a random model below the threshold,
+    which goes into :func:`widest_gap_midpoint` of the logits.
     """
     classifier = model.bbox_head.retina_cls
     classifier.weight.normal_(0, 0.3, generator=torch.Generator().manual_seed(seed))
-    inputs = model.data_preprocessor(dict(inputs=[torch.from_numpy(mmcv.imread(image)).permute(2, 0, 1)]),
-                                     False)['inputs']
-    logits = torch.cat([level.flatten() for level in model(inputs, mode='tensor')[0]])
-    top = logits.topk(2 * CANDIDATES).values
-    first = CANDIDATES // 2 - 1
-    rank = first + int((top[first:-1] - top[first + 1:]).argmax())
+    logits = torch.cat([level.flatten() for level in model(image_inputs(model, image), mode='tensor')[0]])
     threshold = model.bbox_head.test_cfg.score_thr
-    classifier.bias.add_(math.log(threshold / (1 - threshold)) - (top[rank] + top[rank + 1]) / 2)
+    classifier.bias.add_(math.log(threshold / (1 - threshold)) - widest_gap_midpoint(logits))
+
+
+@torch.no_grad()
+def aim_ssd_detections_(model: nn.Module, image: str, seed: int = 0) -> None:
+    """Spreads SSD's class logits and shifts its background logit so that a few dozen pairs pass the threshold.
+
+    SSD scores are a softmax over the classes and the background (the last
+    channel of each anchor); its initialisation leaves every logit near 0, so
+    every score near ``1 / (C + 1)``. With the background logit raised by
+    ``b``, the score of class ``c`` reaches the threshold ``t`` at
+    ``b_c = log(exp(l_c) / t - sum_k exp(l_k)) - l_bg`` (``k`` over the
+    classes); ``b`` goes into :func:`widest_gap_midpoint` of the ``b_c``.
+    """
+    head = model.bbox_head
+    num_classes, threshold = head.num_classes, head.test_cfg.score_thr
+    generator = torch.Generator().manual_seed(seed)
+    for level in head.cls_convs:
+        level[-1].weight.copy_(torch.randn(level[-1].weight.shape, generator=generator) * 0.3)
+    levels = model(image_inputs(model, image), mode='tensor')[0]
+    logits = torch.cat([level.permute(0, 2, 3, 1).reshape(-1, num_classes + 1) for level in levels]).double()
+    classes, background = logits[:, :num_classes], logits[:, num_classes:]
+    reach = torch.exp(classes) / threshold - torch.exp(classes).sum(-1, keepdim=True)
+    crossing = torch.where(reach > 0, reach.clamp_min(1e-300).log() - background, torch.full_like(reach, -math.inf))
+    raise_by = widest_gap_midpoint(crossing)
+    for level in head.cls_convs:
+        level[-1].bias.view(-1, num_classes + 1)[:, num_classes] += raise_by

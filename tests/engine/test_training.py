@@ -25,6 +25,7 @@ MOBILEONE_INIT = [dict(type='Kaiming', layer=['Conv2d']), dict(type='Constant', 
 CLASSIFIER = str(ROOT / 'configs/demo/mobileone_s0_demo.py')
 METRIC_OF_CONFIG = {
     'retinanet_mobileone_s0_demo.py': 'coco/bbox_mAP',
+    'ssdlite_mobileone_s0_demo.py': 'coco/bbox_mAP',
     'mobileone_s0_demo.py': 'accuracy/top1',
     'deeplabv3_mobileone_s1_d8_voc12aug_demo.py': 'mIoU',
     'deeplabv3_mobileone_s1_d8_ade20k_demo.py': 'mIoU',
