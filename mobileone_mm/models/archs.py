@@ -83,3 +83,10 @@ def check_stage_ints(name: str, values: Sequence[int]) -> Tuple[int, ...]:
             or not all(isinstance(v, int) and v >= 1 for v in values)):
         raise ValueError(f'{name} must be a sequence of {NUM_STAGES} positive ints (one per stage), got {values!r}')
     return tuple(values)
+
+
+def check_positive_int(name: str, value: object) -> int:
+    """Checks that ``value`` is a positive int (not a bool), naming it in the error."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f'{name} must be a positive int, got {value!r}')
+    return value

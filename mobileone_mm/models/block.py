@@ -36,8 +36,12 @@ class MobileOneBlock(BaseModule):
         kernel_size (int): Odd kernel size of the conv branches.
         num_convs (int): Number of k x k conv-BN branches.
         stride (int): Stride of every branch. Defaults to 1.
-        dilation (int): Dilation of the k x k branches; the padding keeps the
-            spatial size ("same" padding). Defaults to 1.
+        padding (int, optional): Padding of the k x k branches. Only the
+            "same" padding ``dilation * (kernel_size // 2)`` fuses exactly,
+            so that is the padding whatever is given; a number is checked
+            against it (mmpretrain's block takes it as an argument). Defaults
+            to None.
+        dilation (int): Dilation of the k x k branches. Defaults to 1.
         groups (int): Groups of every conv branch. Defaults to 1.
         se_cfg (dict, optional): Arguments of :class:`SELayer` applied after
             the branch sum, or None for no SE. Defaults to None.
@@ -64,6 +68,7 @@ class MobileOneBlock(BaseModule):
                  kernel_size: int,
                  num_convs: int,
                  stride: int = 1,
+                 padding: Optional[int] = None,
                  dilation: int = 1,
                  groups: int = 1,
                  se_cfg: Optional[dict] = None,
@@ -78,14 +83,19 @@ class MobileOneBlock(BaseModule):
             raise ValueError(f'kernel_size must be odd, got {kernel_size}')
         if num_convs < 1:
             raise ValueError(f'num_convs must be >= 1, got {num_convs}')
+        same_padding = dilation * (kernel_size // 2)
+        if padding is not None and padding != same_padding:
+            raise ValueError(f'padding={padding!r} does not keep the size of a {kernel_size}x{kernel_size} conv with '
+                             f'dilation {dilation}; MobileOne blocks fuse only with padding={same_padding}')
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = kernel_size
         self.num_conv_branches = num_convs
         self.stride = stride
         self.dilation = dilation
-        self.padding = dilation * (kernel_size // 2)
+        self.padding = same_padding
         self.groups = groups
+        self.se_cfg = se_cfg
         self.conv_cfg = conv_cfg
         self.norm_cfg = norm_cfg
         self.deploy = deploy

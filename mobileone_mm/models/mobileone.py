@@ -11,7 +11,8 @@ from mmengine.model import BaseModule, Sequential
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..registry import register_backbone
-from .archs import ARCH_ZOO, NUM_STAGES, arch_channels, arch_settings, check_out_indices, check_stage_ints
+from .archs import (ARCH_ZOO, NUM_STAGES, arch_channels, arch_settings, check_out_indices, check_positive_int,
+                    check_stage_ints)
 from .block import MobileOneBlock
 
 
@@ -86,7 +87,9 @@ class MobileOne(BaseModule):
             raise ValueError(f'frozen_stages must be an int in [-1, {NUM_STAGES}], got {frozen_stages!r}')
         self.strides = check_stage_ints('strides', strides)
         self.dilations = check_stage_ints('dilations', dilations)
-        self.in_channels = in_channels
+        self.in_channels = check_positive_int('in_channels', in_channels)
+        if se_cfg is not None:  # checked for every arch, also those without SE blocks
+            check_positive_int("se_cfg['ratio']", se_cfg.get('ratio', 16))
         self.frozen_stages = frozen_stages
         self.deploy = deploy
         self.norm_eval = norm_eval
@@ -104,7 +107,7 @@ class MobileOne(BaseModule):
                 block_se_cfg = se_cfg if j >= num_blocks - num_se else None
                 num_convs = self.arch['num_conv_branches'][i]
                 stride = self.strides[i] if j == 0 else 1
-                blocks.append(MobileOneBlock(in_planes, in_planes, 3, num_convs, stride, self.dilations[i],
+                blocks.append(MobileOneBlock(in_planes, in_planes, 3, num_convs, stride, dilation=self.dilations[i],
                                              groups=in_planes, se_cfg=block_se_cfg, **block_cfg))
                 blocks.append(MobileOneBlock(in_planes, planes, 1, num_convs, se_cfg=block_se_cfg, **block_cfg))
                 in_planes = planes
@@ -127,15 +130,17 @@ class MobileOne(BaseModule):
     def computes_channels_last(self) -> bool:
         """Whether the forward runs in channels-last layout inside (its outputs stay contiguous NCHW).
 
-        Inference of the fused form on CPU does: oneDNN runs channels-last
-        convs without reordering every input and output to its blocked layout
-        (docs/performance.md, "Inference: channels-last"). Training stays NCHW, where
-        channels-last was slower for s1-s4, and so does the training form in
+        The fused form on CPU does: oneDNN runs channels-last convs without
+        reordering every input and output to its blocked layout
+        (docs/performance.md, "Inference: channels-last"). It does so in train
+        mode too, where it computes the same convolutions: a fused model gives
+        the same outputs in either mode. The training form stays NCHW, where a
+        training step in channels-last was slower for s1-s4, and so does its
         eval mode, which thereby equals mmpretrain's bit for bit. CUDA stays
         NCHW, unmeasured. The device is the weights' (not the input's), so
         that ``torch.fx`` can trace the forward.
         """
-        return self.deploy and not self.training and next(self.parameters()).device.type == 'cpu'
+        return self.deploy and next(self.parameters()).device.type == 'cpu'
 
     def _freeze_stages(self) -> None:
         for stage_name in ['stage0', *self.stages][:self.frozen_stages + 1]:

@@ -43,6 +43,8 @@ class SELayer(BaseModule):
         super().__init__(init_cfg)
         if isinstance(act_cfg, dict):
             act_cfg = (act_cfg, act_cfg)
+        if isinstance(ratio, bool) or not isinstance(ratio, int) or ratio < 1:
+            raise ValueError(f'SE ratio must be a positive int, got {ratio!r}')
         if squeeze_channels is None:
             squeeze_channels = make_divisible(channels // ratio, divisor)
         self.global_avgpool = nn.AdaptiveAvgPool2d(1)

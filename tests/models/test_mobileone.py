@@ -185,7 +185,19 @@ def test_fused_inference_on_cpu_computes_channels_last_and_returns_contiguous_ou
     assert relative_error(outs[-1], expected) <= 1e-12
     model.train()
     model(x)
-    assert layouts == [deploy, False]
+    assert layouts == [deploy, deploy]  # the fused form in train mode too: one layout, the same outputs
+
+
+def test_fused_model_gives_the_same_outputs_in_train_and_eval_mode():
+    model = make_realistic_(MobileOne('s0', out_indices=(0, 1, 2, 3)))
+    model.switch_to_deploy()
+    fused = MobileOne('s0', out_indices=(0, 1, 2, 3), deploy=True)
+    fused.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = model.eval()(x)
+        for actual in (model.train()(x), fused.train()(x), fused.eval()(x)):
+            assert all(torch.equal(a, e) for a, e in zip(actual, expected))
 
 
 def test_fused_form_traces_with_torch_fx():
@@ -282,6 +294,11 @@ BAD_ARGUMENTS = [
     (dict(dilations=(1, 1, 2, 4, 8)), ValueError, 'dilations must be a sequence of 4'),
     (dict(dilations=(1, 1, -2, 4)), ValueError, r'dilations .* got \(1, 1, -2, 4\)'),
     (dict(norm_cfg=dict(type='LN')), TypeError, 'batch norms'),
+    (dict(in_channels=0), ValueError, 'in_channels must be a positive int, got 0'),
+    (dict(in_channels=3.0), ValueError, 'in_channels must be a positive int, got 3.0'),
+    (dict(arch='s0', se_cfg=dict(ratio=0)), ValueError, r"se_cfg\['ratio'\] must be a positive int, got 0"),
+    (dict(arch='s4', se_cfg=dict(ratio=0)), ValueError, r"se_cfg\['ratio'\] must be a positive int, got 0"),
+    (dict(arch='s4', se_cfg=dict(ratio=2.5)), ValueError, r"se_cfg\['ratio'\] must be a positive int, got 2.5"),
 ]
 
 
@@ -289,3 +306,23 @@ BAD_ARGUMENTS = [
 def test_bad_arguments_fail_at_construction_naming_the_value(kwargs, error, message):
     with pytest.raises(error, match=message):
         MobileOne(**kwargs)
+
+
+@pytest.mark.parametrize('kernel_size, padding, dilation', [(1, 0, 1), (3, 1, 1), (3, 2, 2), (3, None, 2)])
+def test_block_takes_mmpretrains_padding_argument_when_it_is_the_same_padding(kernel_size, padding, dilation):
+    block = MobileOneBlock(8, 8, kernel_size, 2, padding=padding, dilation=dilation, groups=8,
+                           se_cfg=dict(ratio=4)).eval()
+    assert block.padding == dilation * (kernel_size // 2)
+    assert block.se_cfg == dict(ratio=4)
+    assert block(torch.randn(1, 8, 9, 9)).shape == (1, 8, 9, 9)
+
+
+@pytest.mark.parametrize('kernel_size, padding, dilation', [(1, 1, 1), (3, 0, 1), (3, 1, 2)])
+def test_block_refuses_a_padding_that_does_not_fuse(kernel_size, padding, dilation):
+    with pytest.raises(ValueError, match=f'padding={padding} does not keep the size .* only with padding='):
+        MobileOneBlock(8, 8, kernel_size, 1, padding=padding, dilation=dilation)
+
+
+def test_se_layer_refuses_a_ratio_that_is_not_a_positive_int():
+    with pytest.raises(ValueError, match='SE ratio must be a positive int, got 0'):
+        MobileOneBlock(8, 8, 1, 1, se_cfg=dict(ratio=0))
