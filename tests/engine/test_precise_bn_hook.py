@@ -58,3 +58,35 @@ def test_the_hook_builds_from_any_framework_scope():
     hook = MMDET_HOOKS.build(dict(type='mobileone_mm.PreciseBNHook', num_batches=3, interval=2))
     assert isinstance(hook, PreciseBNHook) and (hook.num_batches, hook.interval) == (3, 2)
     assert HOOKS.get('PreciseBNHook') is PreciseBNHook
+
+
+def batches_of_rank(rank: int) -> list:
+    generator = torch.Generator().manual_seed(rank)
+    return [dict(inputs=torch.randn(5, 3, 8, 8, generator=generator) * (rank + 1) + 2 * rank) for _ in range(2)]
+
+
+def recompute_in_process(rank: int, init_file: str, out_dir: str) -> None:
+    """One of two gloo processes: the same model, its own batches, the statistics saved for the test to compare."""
+    torch.distributed.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=2)
+    try:
+        torch.manual_seed(0)
+        model = TwoNorms().eval()
+        used = recompute_batch_norm_statistics(model, batches_of_rank(rank), num_batches=2)
+        torch.save(dict(used=used, mean=model.trained_norm.running_mean, var=model.trained_norm.running_var),
+                   f'{out_dir}/rank{rank}.pth')
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_processes_that_see_different_data_end_with_the_statistics_of_all_their_batches(tmp_path):
+    torch.multiprocessing.spawn(recompute_in_process, args=(str(tmp_path / 'init'), str(tmp_path)), nprocs=2)
+    ranks = [torch.load(tmp_path / f'rank{rank}.pth') for rank in (0, 1)]
+    torch.manual_seed(0)
+    model = TwoNorms().eval()  # one process over the batches of both
+    assert recompute_batch_norm_statistics(model, batches_of_rank(0) + batches_of_rank(1), num_batches=4) == 4
+    for rank in ranks:
+        assert rank['used'] == 4
+        torch.testing.assert_close(rank['mean'], model.trained_norm.running_mean, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(rank['var'], model.trained_norm.running_var, rtol=1e-6, atol=1e-6)
+    assert torch.equal(ranks[0]['mean'], ranks[1]['mean']) and torch.equal(ranks[0]['var'], ranks[1]['var'])

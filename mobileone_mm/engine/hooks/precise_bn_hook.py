@@ -14,9 +14,10 @@ batch samplers included) and in mmpretrain, mmdet and mmseg configs alike:
 ``custom_hooks=[dict(type='mobileone_mm.PreciseBNHook', num_batches=50)]``.
 """
 import itertools
-from typing import Iterable
+from typing import Iterable, List
 
 import torch
+from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -31,10 +32,12 @@ def recompute_batch_norm_statistics(model: torch.nn.Module, dataloader: Iterable
     The model runs in train mode (``mode='tensor'``: no loss, no gradients).
     BN layers that the model's ``train()`` leaves in eval mode (``norm_eval``,
     ``frozen_stages``) keep their statistics. The model's train/eval state
-    is restored afterwards.
+    is restored afterwards. In distributed training every process ends with
+    the average over all processes' batches (:func:`average_across_processes_`),
+    so that all of them validate and save the same statistics.
 
     Returns:
-        int: The number of batches used.
+        int: The number of batches used, over all processes.
     """
     training = model.training
     model.train()
@@ -47,10 +50,34 @@ def recompute_batch_norm_statistics(model: torch.nn.Module, dataloader: Iterable
     for data in itertools.islice(dataloader, num_batches):
         model(model.data_preprocessor(data, False)['inputs'], mode='tensor')
         used += 1
+    used = average_across_processes_(norms, used)
     for norm, momentum in zip(norms, momenta):
         norm.momentum = momentum
     model.train(training)
     return used
+
+
+@torch.no_grad()
+def average_across_processes_(norms: List[_BatchNorm], used: int) -> int:
+    """Makes every process's statistics the average over all processes' batches; returns their number.
+
+    Each process holds the average of its ``used`` batches' means and
+    variances; weighted by ``used``, their all-reduced sums give the average
+    over every batch of every process, as one process would compute it over
+    all of them. A no-op outside distributed training.
+    """
+    if get_world_size() == 1 or not norms:
+        return used
+    sums = torch.cat([torch.cat([norm.running_mean, norm.running_var]) * used for norm in norms]
+                     + [torch.tensor([float(used)], device=norms[0].running_mean.device)]).double()
+    all_reduce(sums, op='sum')
+    total = int(round(float(sums[-1])))
+    averages = (sums[:-1] / max(total, 1)).split([2 * norm.num_features for norm in norms])
+    for norm, average in zip(norms, averages):
+        mean, var = average.split(norm.num_features)
+        norm.running_mean.copy_(mean)
+        norm.running_var.copy_(var)
+    return total
 
 
 @HOOKS.register_module()
