@@ -25,21 +25,29 @@ process-wide ``DefaultScope`` (its codebases' ``register_all_modules`` and a
 import copy
 import os
 import os.path as osp
+import shutil
 from dataclasses import dataclass
 from typing import List, Optional, Union
 
+import mmcv
 import torch
 import torch.nn as nn
 from mmdeploy.apis import build_task_processor, torch2onnx
-from mmdeploy.utils import Backend, get_backend, get_input_shape, get_ir_config, get_task_type
+from mmdeploy.utils import Backend, get_input_shape, get_ir_config
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.structures import BaseDataElement
 
 from ..compat.torchscript_onnx_export import torchscript_onnx_export
 from ..models import MobileOneBlock
+from ..utils.config import config_name
 from .agreement import AGREEMENT_BY_TASK, Agreement
 from .task_models import build_model, load_checkpoint_strictly, load_model_config
+
+
+# mmdeploy's task for each framework, and the prefix of its deploy configs in configs/deploy/.
+TASK_OF_FRAMEWORK = {'mmpretrain': ('Classification', 'classification'), 'mmdet': ('ObjectDetection', 'detection'),
+                     'mmseg': ('Segmentation', 'segmentation')}
 
 
 class DeployError(RuntimeError):
@@ -100,40 +108,78 @@ def deploy(deploy_cfg: Union[str, Config],
         predictions.
 
     Raises:
-        ValueError: If the deploy config's backend is not ONNX Runtime or its
-            task is not classification, detection or segmentation.
-        FileNotFoundError: If the checkpoint does not exist.
+        ValueError: If the deploy config's backend is not ONNX Runtime, its
+            task is not the model config's (classification for mmpretrain,
+            detection for mmdet, segmentation for mmseg), or an image is not
+            an image.
+        FileNotFoundError: If the checkpoint or an image does not exist.
         CheckpointMismatchError: If the checkpoint does not fit the config.
         DeployError: If the exported model was not re-parameterized.
+
+    A work dir that this call creates is removed again when it fails.
     """
     deploy_cfg = Config.fromfile(deploy_cfg) if isinstance(deploy_cfg, str) else deploy_cfg
-    if get_backend(deploy_cfg) != Backend.ONNXRUNTIME:
-        raise ValueError(f'backend {get_backend(deploy_cfg).value!r} is not supported, only onnxruntime')
-    task = get_task_type(deploy_cfg).value
-    if task not in AGREEMENT_BY_TASK:
-        raise ValueError(f'task {task!r} is not supported, only {sorted(AGREEMENT_BY_TASK)}')
     model_cfg = load_model_config(model_cfg, cfg_options)
+    task = check_deploy_config(deploy_cfg, model_cfg)
+    for path in {image, test_image or image}:
+        check_image(path)
     reference = build_model(model_cfg, device)
     load_checkpoint_strictly(reference, checkpoint)
 
+    created = not osp.exists(work_dir)
     os.makedirs(work_dir, exist_ok=True)
-    save_file = get_ir_config(deploy_cfg)['save_file']
-    backend_files = [osp.join(work_dir, save_file)]
-    with DefaultScope.overwrite_default_scope(model_cfg.default_scope):
-        with torchscript_onnx_export():
-            torch2onnx(image, work_dir, save_file, deploy_cfg, model_cfg, checkpoint, device)
-        task_processor = build_task_processor(model_cfg, deploy_cfg, device)
-        num_fused_blocks = check_reparameterized(task_processor.build_pytorch_model(checkpoint))
-        backend_model = task_processor.build_backend_model(
-            backend_files, data_preprocessor_updater=task_processor.update_data_preprocessor)
-        data, _ = task_processor.create_input(test_image or image, get_input_shape(deploy_cfg))
-        data = reference.data_preprocessor(data, False)
-        if task == 'Segmentation':
-            at_network_resolution(data['data_samples'])
-        with torch.no_grad():
-            expected = reference(data['inputs'], copy.deepcopy(data['data_samples']), mode='predict')[0]
-            actual = backend_model(data['inputs'], copy.deepcopy(data['data_samples']), mode='predict')[0]
+    try:
+        save_file = get_ir_config(deploy_cfg)['save_file']
+        backend_files = [osp.join(work_dir, save_file)]
+        with DefaultScope.overwrite_default_scope(model_cfg.default_scope):
+            with torchscript_onnx_export():
+                torch2onnx(image, work_dir, save_file, deploy_cfg, model_cfg, checkpoint, device)
+            task_processor = build_task_processor(model_cfg, deploy_cfg, device)
+            num_fused_blocks = check_reparameterized(task_processor.build_pytorch_model(checkpoint))
+            backend_model = task_processor.build_backend_model(
+                backend_files, data_preprocessor_updater=task_processor.update_data_preprocessor)
+            data, _ = task_processor.create_input(test_image or image, get_input_shape(deploy_cfg))
+            data = reference.data_preprocessor(data, False)
+            if task == 'Segmentation':
+                at_network_resolution(data['data_samples'])
+            with torch.no_grad():
+                expected = reference(data['inputs'], copy.deepcopy(data['data_samples']), mode='predict')[0]
+                actual = backend_model(data['inputs'], copy.deepcopy(data['data_samples']), mode='predict')[0]
+    except BaseException:
+        if created:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        raise
     return DeployResult(backend_files, num_fused_blocks, AGREEMENT_BY_TASK[task](expected, actual), expected, actual)
+
+
+def check_deploy_config(deploy_cfg: Config, model_cfg: Config) -> str:
+    """Checks that the deploy config exports to ONNX Runtime the task of the model config's framework.
+
+    Returns:
+        str: mmdeploy's task name, e.g. ``'ObjectDetection'``.
+
+    Raises:
+        ValueError: Naming the backend or task found and what is allowed.
+    """
+    backend = deploy_cfg.get('backend_config', {}).get('type')
+    if backend != Backend.ONNXRUNTIME.value:
+        raise ValueError(f'{config_name(deploy_cfg)}: backend {backend!r} is not supported; the deploy configs '
+                         f'here are for {Backend.ONNXRUNTIME.value!r} (configs/deploy/*_onnxruntime_*.py)')
+    task = deploy_cfg.get('codebase_config', {}).get('task')
+    expected, prefix = TASK_OF_FRAMEWORK[model_cfg.default_scope]
+    if task != expected:
+        raise ValueError(f'{config_name(deploy_cfg)} exports the task {task!r}, but {config_name(model_cfg)} is an '
+                         f'{model_cfg.default_scope} model ({expected!r}): use configs/deploy/'
+                         f'{prefix}_onnxruntime_*.py')
+    return task
+
+
+def check_image(path: str) -> None:
+    """Refuses a missing file or one that mmcv cannot decode as an image, naming it."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'image {path} does not exist')
+    if mmcv.imread(path) is None:
+        raise ValueError(f'{path} is not an image mmcv can read (e.g. JPEG or PNG)')
 
 
 def check_reparameterized(model: nn.Module) -> int:

@@ -1,5 +1,7 @@
 """The mmdeploy export to ONNX Runtime (tools/deploy.py): re-parameterized, and predicting what PyTorch predicts."""
 import pytest
+from mmengine.config import Config
+from PIL import Image
 from task_checkpoints import CANDIDATES, IMAGE_SIZE, ROOT, TASKS, small_config
 
 from mobileone_mm.deploy.agreement import Agreement
@@ -57,3 +59,47 @@ def test_deploy_tool_fails_when_onnx_runtime_disagrees(monkeypatch, tmp_path, ca
     with pytest.raises(SystemExit, match='FAILED: the ONNX model does not reproduce the PyTorch model'):
         run_tool('deploy', 'deploy_cfg.py', 'model_cfg.py', 'model.pth', 'image.jpg', '--work-dir', str(tmp_path))
     assert disagreement.summary in capsys.readouterr().out
+
+
+def write_deploy_config(path, **changes) -> str:
+    """A copy of the classification deploy config with ``changes`` merged in."""
+    cfg = Config.fromfile(str(ROOT / 'configs/deploy/classification_onnxruntime_static.py'))
+    cfg.merge_from_dict(changes)
+    cfg.dump(str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize('deploy_config, image, message', [
+    ('configs/deploy/detection_onnxruntime_static.py', 'image.jpg',
+     r"exports the task 'ObjectDetection', but .*mobileone_s0_8xb32_in1k.py is an mmpretrain model "
+     r"\('Classification'\): use configs/deploy/classification_onnxruntime_\*.py"),
+    ('ncnn', 'image.jpg', r"backend 'ncnn' is not supported; the deploy configs here are for 'onnxruntime'"),
+    ('configs/deploy/classification_onnxruntime_static.py', 'not_an_image.jpg',
+     'not_an_image.jpg is not an image mmcv can read'),
+    ('configs/deploy/classification_onnxruntime_static.py', 'missing.jpg', 'image .*missing.jpg does not exist'),
+])
+def test_deploy_tool_refuses_what_does_not_fit_before_exporting_and_leaves_no_work_dir(
+        deploy_config, image, message, classifier_checkpoint, tmp_path, run_tool):
+    Image.new('RGB', (64, 64)).save(tmp_path / 'image.jpg')
+    (tmp_path / 'not_an_image.jpg').write_text('plain text, not an image')
+    if deploy_config == 'ncnn':
+        deploy_config = write_deploy_config(tmp_path / 'ncnn.py', backend_config=dict(type='ncnn'))
+    work_dir = tmp_path / 'work_dir'
+    with pytest.raises(SystemExit, match=f'error: .*{message}'):
+        run_tool('deploy', str(ROOT / deploy_config) if deploy_config.startswith('configs') else deploy_config,
+                 str(ROOT / TASKS['classification']['config']), classifier_checkpoint, str(tmp_path / image),
+                 '--work-dir', str(work_dir))
+    assert not work_dir.exists()
+
+
+def test_failed_export_removes_the_work_dir_it_created(classifier_checkpoint, tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise RuntimeError('export failed')
+
+    Image.new('RGB', (64, 64)).save(tmp_path / 'image.jpg')
+    monkeypatch.setattr('mobileone_mm.deploy.export.torch2onnx', fail)
+    for work_dir, existed in ((tmp_path / 'new', False), (tmp_path, True)):
+        with pytest.raises(RuntimeError, match='export failed'):
+            deploy(str(ROOT / 'configs/deploy/classification_onnxruntime_static.py'), small_config('classification'),
+                   classifier_checkpoint, str(tmp_path / 'image.jpg'), str(work_dir))
+        assert work_dir.exists() == existed
