@@ -8,6 +8,7 @@ Example:
         work_dirs/retina/epoch_12_deploy.pth
 """
 import argparse
+import pickle
 
 import torch
 from mmengine.config import DictAction
@@ -33,7 +34,7 @@ def main() -> None:
     torch.set_flush_denormal(True)
     try:
         fused = fuse_checkpoint(args.config, args.checkpoint, args.out, args.cfg_options, precision=args.precision)
-    except (ValueError, FileNotFoundError, IsADirectoryError, ReparameterizationError) as error:
+    except (ValueError, OSError, pickle.UnpicklingError, ReparameterizationError) as error:
         raise SystemExit(f'error: {error}')
     print(f'fused {fused.num_blocks} MobileOne blocks; worst relative difference of the outputs, deploy form vs '
           f'training form ({args.precision}): {fused.relative_error:.1e} (limit {TOLERANCE:.0e})')

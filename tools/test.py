@@ -1,6 +1,9 @@
 """Evaluate a checkpoint of a MobileOne config of mmpretrain, mmdet or mmseg.
 
-The metrics are logged and, as the last line, printed as JSON.
+The checkpoint must fit the config's model exactly (a fused checkpoint needs
+--cfg-options model.backbone.deploy=True): mmengine loads non-strictly and
+would evaluate whatever partly fits. The metrics are logged and, as the last
+line, printed as JSON.
 
 Example:
     python tools/test.py configs/retinanet_mobileone_s4_coco.py work_dirs/retina/epoch_12.pth --out preds.pkl
@@ -9,7 +12,9 @@ import argparse
 import json
 
 from mmengine.config import DictAction
+from mmengine.model import is_model_wrapper
 
+from mobileone_mm.deploy.task_models import CheckpointMismatchError, read_fitting_checkpoint
 from mobileone_mm.engine.runner import build_runner, configure_testing, load_config
 
 
@@ -30,9 +35,15 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
-    cfg = configure_testing(cfg, args.checkpoint, out=args.out, show_dir=args.show_dir)
-    metrics = build_runner(cfg).test()
+    try:
+        cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
+        cfg = configure_testing(cfg, args.checkpoint, out=args.out, show_dir=args.show_dir)
+        runner = build_runner(cfg)
+        read_fitting_checkpoint(runner.model.module if is_model_wrapper(runner.model) else runner.model,
+                                args.checkpoint)
+    except (ValueError, TypeError, FileNotFoundError, CheckpointMismatchError) as error:
+        raise SystemExit(f'error: {error}')
+    metrics = runner.test()
     print(json.dumps(metrics, default=float))
 
 

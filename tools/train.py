@@ -4,8 +4,10 @@ Example:
     python tools/train.py configs/retinanet_mobileone_s4_coco.py --work-dir work_dirs/retina
 """
 import argparse
+import pickle
 
 from mmengine.config import DictAction
+from mmengine.runner import CheckpointLoader
 
 from mobileone_mm.engine.runner import build_runner, configure_training, load_config
 
@@ -27,9 +29,15 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
-    cfg = configure_training(cfg, amp=args.amp, resume=args.resume)
-    build_runner(cfg).train()
+    try:  # a bad config or --cfg-options value: one line, no traceback
+        cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
+        cfg = configure_training(cfg, amp=args.amp, resume=args.resume)
+        if args.resume not in (None, 'auto'):  # a checkpoint that does not load: say so before building anything
+            CheckpointLoader.load_checkpoint(args.resume, map_location='cpu')
+        runner = build_runner(cfg)
+    except (ValueError, TypeError, OSError, pickle.UnpicklingError) as error:
+        raise SystemExit(f'error: {error}')
+    runner.train()
 
 
 if __name__ == '__main__':

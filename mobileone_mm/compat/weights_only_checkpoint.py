@@ -11,7 +11,9 @@ name; a pickle that names anything else is refused.
 import builtins
 import codecs
 import collections
+import errno
 import functools
+import os.path as osp
 import pickle
 from typing import Any, Callable, List
 
@@ -23,6 +25,10 @@ from mmengine.runner.checkpoint import CheckpointLoader
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
     """Raised for a checkpoint whose pickle names a global outside the allow-list."""
+
+
+class CheckpointFileError(ValueError):
+    """Raised for a file given as a checkpoint that is none: empty, truncated, or not torch's format."""
 
 
 def allowed_checkpoint_globals() -> List[Any]:
@@ -49,20 +55,52 @@ def allowed_checkpoint_globals() -> List[Any]:
     ]
 
 
+def load_with_allow_list(load: Callable[[], Any], filename: str) -> Any:
+    """Runs ``load()`` (a weights-only ``torch.load`` of ``filename``) with the allow-list, naming what goes wrong.
+
+    Raises:
+        UnsafeCheckpointError: If the pickle names a global outside the
+            allow-list (and only then: a pickle can run code).
+        CheckpointFileError: If the file is empty, truncated or not a
+            checkpoint at all, in one line that names it.
+    """
+    if '://' not in filename and osp.isfile(filename) and osp.getsize(filename) == 0:
+        raise CheckpointFileError(f'checkpoint {filename} is empty (0 bytes), as a save interrupted at its start '
+                                  'leaves it; use another checkpoint')
+    with torch.serialization.safe_globals(allowed_checkpoint_globals()):
+        try:
+            return load()
+        except pickle.UnpicklingError as error:
+            if 'GLOBAL' not in str(error):
+                raise CheckpointFileError(f'{filename} is not a checkpoint: torch cannot unpickle it '
+                                          f'({last_line(error)})') from error
+            raise UnsafeCheckpointError(
+                f'refused to load checkpoint {filename!r}: its pickle names a global outside mobileone_mm\'s '
+                'allow-list for weights-only loading, and a pickle can run code. If you trust the file, '
+                f'add the global with torch.serialization.add_safe_globals. Details: {last_line(error)}') from error
+        except (EOFError, KeyError, UnicodeDecodeError) as error:  # a file that is no pickle, or a cut one
+            raise CheckpointFileError(f'{filename} is not a checkpoint (or a truncated one): torch.load failed with '
+                                      f'{type(error).__name__}: {error}') from error
+        except (RuntimeError, OSError) as error:  # a cut zip archive: miniz's error, or a seek past its end
+            if 'PytorchStreamReader' not in str(error) and getattr(error, 'errno', None) != errno.EINVAL:
+                raise
+            reason = str(error).splitlines()[0].split('. ')[0]
+            raise CheckpointFileError(f'checkpoint {filename} is truncated or corrupt: it is not a complete zip '
+                                      f'archive as torch.save writes ({reason})') from error
+
+
+def last_line(error: Exception) -> str:
+    """The last non-empty line of an error's message: where torch's weights-only errors say what they found."""
+    lines = [line for line in str(error).splitlines() if line.strip() and not line.startswith('Check the doc')]
+    return lines[-1] if lines else type(error).__name__
+
+
 def with_allow_list(loader: Callable) -> Callable:
     """Wraps an mmengine checkpoint loader so it unpickles weights-only with the allow-list."""
 
     @functools.wraps(loader)
     def load(filename: str, *args, **kwargs) -> Any:
-        with torch.serialization.safe_globals(allowed_checkpoint_globals()):
-            try:
-                return loader(filename, *args, **kwargs)
-            except pickle.UnpicklingError as error:
-                raise UnsafeCheckpointError(
-                    f'refused to load checkpoint {filename!r}: its pickle names a global outside mobileone_mm\'s '
-                    'allow-list for weights-only loading, and a pickle can run code. If you trust the file, '
-                    'add the global with torch.serialization.add_safe_globals. Details: '
-                    f'{error}') from error
+        return load_with_allow_list(lambda: loader(filename, *args, **kwargs), filename)
 
     load.uses_allow_list = True
     return load

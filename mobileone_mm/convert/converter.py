@@ -20,6 +20,7 @@ from typing import Any, Mapping, Optional
 
 import torch
 
+from ..compat.weights_only_checkpoint import load_with_allow_list
 from ..models import ARCHS, MobileOne, arch_channels
 from ..utils.files import PathLike, check_output_path, save_atomically
 from ..utils.state_dict import Shapes, StateDict, describe_mismatches, few, shape_mismatches, strip_module_prefix
@@ -167,16 +168,19 @@ def convert_state_dict(checkpoint: Mapping[str, Any],
 
 
 def load_checkpoint_file(path: PathLike) -> Any:
-    """Loads a checkpoint onto the CPU with torch's weights-only unpickler.
+    """Loads a checkpoint onto the CPU with torch's weights-only unpickler and mmengine's allow-list.
+
+    A runner checkpoint loads too, so that the layout check can say what it is.
 
     Raises:
         FileNotFoundError: When ``path`` is not a file.
-        pickle.UnpicklingError: When the pickle names anything but tensors
-            and plain containers (a pickle can run code).
+        CheckpointFileError: When the file is empty, truncated or no checkpoint.
+        UnsafeCheckpointError: When the pickle names a global outside the
+            allow-list (a pickle can run code).
     """
     if not Path(path).is_file():
         raise FileNotFoundError(f'checkpoint {str(path)!r} does not exist or is not a file')
-    return torch.load(path, map_location='cpu', weights_only=True)
+    return load_with_allow_list(lambda: torch.load(path, map_location='cpu', weights_only=True), str(path))
 
 
 def save_checkpoint_file(conversion: Conversion, out: PathLike, input_path: PathLike) -> None:

@@ -8,7 +8,7 @@ only, with :mod:`mobileone_mm.compat.weights_only_checkpoint`'s allow-list).
 """
 import importlib
 import os.path as osp
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -79,6 +79,23 @@ def load_checkpoint_strictly(model: nn.Module, checkpoint: str) -> Dict[str, Any
         CheckpointMismatchError: If its state dict does not fit the model;
             the message names the keys.
     """
+    loaded, state_dict = read_fitting_checkpoint(model, checkpoint)
+    model.load_state_dict(state_dict, strict=True)
+    return loaded
+
+
+def read_fitting_checkpoint(model: nn.Module, checkpoint: str) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
+    """Reads ``checkpoint`` and checks that its state dict fits ``model`` exactly, without loading it.
+
+    Returns:
+        tuple[dict, dict]: The loaded checkpoint and its state dict
+        (``module.`` prefixes stripped).
+
+    Raises:
+        FileNotFoundError: If a local checkpoint does not exist.
+        CheckpointMismatchError: If its state dict does not fit the model;
+            the message names the keys.
+    """
     if '://' not in checkpoint and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
     loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
@@ -86,8 +103,7 @@ def load_checkpoint_strictly(model: nn.Module, checkpoint: str) -> Dict[str, Any
     mismatch = state_dict_mismatch(model.state_dict(), state_dict)
     if mismatch:
         raise CheckpointMismatchError(f'checkpoint {checkpoint} does not match the model of the config: {mismatch}')
-    model.load_state_dict(state_dict, strict=True)
-    return loaded
+    return loaded, state_dict
 
 
 def state_dict_mismatch(expected: Dict[str, torch.Tensor], found: Dict[str, torch.Tensor]) -> str:

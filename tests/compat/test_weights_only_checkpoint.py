@@ -1,5 +1,6 @@
 import os
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,7 +9,10 @@ from mmengine.model import BaseModel
 from mmengine.runner import CheckpointLoader, Runner, load_checkpoint
 from torch.utils.data import Dataset
 
-from mobileone_mm.compat.weights_only_checkpoint import UnsafeCheckpointError
+from mobileone_mm.compat.weights_only_checkpoint import CheckpointFileError, UnsafeCheckpointError
+from mobileone_mm.convert import load_checkpoint_file
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class RunsCode:
@@ -74,3 +78,56 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path):
     with pytest.raises(UnsafeCheckpointError, match='refused to load checkpoint .*evil.pth.*allow-list'):
         load_checkpoint(ToyModel(), str(path))
     assert not marker.exists()
+
+
+def write_bad_file(kind: str, path) -> str:
+    """A file that is given as a checkpoint but is none: empty, truncated, random bytes or text."""
+    if kind == 'empty':
+        path.write_bytes(b'')
+    elif kind == 'truncated':
+        torch.save({'state_dict': {'weight': torch.zeros(10_000)}}, path)
+        path.write_bytes(path.read_bytes()[:20_000])
+    elif kind == 'random bytes':
+        path.write_bytes(torch.randint(0, 256, (4096, ), generator=torch.Generator().manual_seed(0),
+                                       dtype=torch.uint8).numpy().tobytes())
+    else:
+        path.write_text('model weights: see the README\n')
+    return str(path)
+
+
+BAD_FILES = {
+    'empty': r'checkpoint .*bad.pth is empty \(0 bytes\)',
+    'truncated': r'checkpoint .*bad.pth is truncated or corrupt: it is not a complete zip archive',
+    'random bytes': r'.*bad.pth is not a checkpoint: torch cannot unpickle it',
+    'text': r'.*bad.pth is not a checkpoint',
+}
+
+
+@pytest.mark.parametrize('kind', BAD_FILES)
+def test_a_file_that_is_no_checkpoint_is_named_as_such_and_not_called_unsafe(kind, tmp_path):
+    path = write_bad_file(kind, tmp_path / 'bad.pth')
+    with pytest.raises(CheckpointFileError, match=BAD_FILES[kind]):
+        CheckpointLoader.load_checkpoint(path)
+    with pytest.raises(CheckpointFileError, match=BAD_FILES[kind]):
+        load_checkpoint_file(path)
+
+
+@pytest.mark.parametrize('kind', BAD_FILES)
+@pytest.mark.parametrize('tool', ['reparameterize', 'convert_checkpoint', 'train'])
+def test_tools_report_a_file_that_is_no_checkpoint_in_one_line(tool, kind, tmp_path, run_tool):
+    path = write_bad_file(kind, tmp_path / 'bad.pth')
+    config = str(ROOT / 'configs/demo/mobileone_s0_demo.py')
+    arguments = {'reparameterize': [config, path, str(tmp_path / 'out.pth')],
+                 'convert_checkpoint': ['--from', 'timm', path, str(tmp_path / 'out.pth')],
+                 'train': [config, '--resume', path, '--work-dir', str(tmp_path / 'work_dir')]}[tool]
+    with pytest.raises(SystemExit, match=f'^error: {BAD_FILES[kind]}'):
+        run_tool(tool, *arguments)
+    assert not (tmp_path / 'out.pth').exists()
+
+
+def test_a_runner_checkpoint_given_to_the_converter_reaches_the_layout_check(tmp_path, run_tool):
+    # The toy model's 'linear.*' keys happen to be Apple's classifier; what matters is that its message hub
+    # (HistoryBuffer, numpy values) loads and the layout is judged.
+    checkpoint_path = train_toy_runner(tmp_path)
+    with pytest.raises(SystemExit, match=r"^error: the checkpoint is in apple's layout, not timm's"):
+        run_tool('convert_checkpoint', '--from', 'timm', str(checkpoint_path), str(tmp_path / 'out.pth'))

@@ -9,12 +9,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import CheckpointLoader, find_latest_checkpoint
 
+from mobileone_mm.deploy.task_models import FUSED_FORM_KEY, build_model, load_model_config
 from mobileone_mm.engine.runner import build_runner, configure_training, load_config
 from mobileone_mm.testing.demo_data import generate_demo_data
 
@@ -144,3 +146,32 @@ def test_two_process_torchrun_trains_in_sync(in_demo_dir):
         assert torch.equal(rank1['parameters'][name], value), name
     weight = 'backbone.stage0.branch_conv_list.0.conv.weight'
     assert not torch.equal(rank0['initial_parameters'][weight], rank0['parameters'][weight])
+
+
+def saved_model(config: str, path: Path, cfg_options: Optional[dict] = None) -> str:
+    """A checkpoint of the model ``config`` builds (its own initialisation), as a trained one would be saved."""
+    model = build_model(load_model_config(config, cfg_options))
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
+    return str(path)
+
+
+@pytest.mark.parametrize('checkpoint_config, cfg_options, message', [
+    ('configs/demo/deeplabv3_mobileone_s1_d8_voc12aug_demo.py', None, 'missing keys'),
+    ('configs/demo/retinanet_mobileone_s0_demo.py', None, r"unexpected keys \(36\): 'neck.lateral_convs"),
+    ('configs/demo/mobileone_s0_demo.py', {FUSED_FORM_KEY: True},
+     f'the checkpoint is fused: build the model with {FUSED_FORM_KEY}=True'),
+])
+def test_test_tool_refuses_a_checkpoint_that_does_not_fit_the_config(checkpoint_config, cfg_options, message,
+                                                                    in_demo_dir, run_tool):
+    checkpoint = saved_model(str(ROOT / checkpoint_config), in_demo_dir / 'other.pth', cfg_options)
+    with pytest.raises(SystemExit, match=f'error: checkpoint .*other.pth does not match the model of the config: '
+                       f'.*{message}'):
+        run_tool('test', CLASSIFIER, checkpoint, '--work-dir', str(in_demo_dir / 'refused'))
+
+
+@pytest.mark.parametrize('tool', ['train', 'test'])
+def test_tools_report_a_bad_cfg_options_value_in_one_line(tool, in_demo_dir, run_tool):
+    checkpoint = [] if tool == 'train' else [saved_model(CLASSIFIER, in_demo_dir / 'classifier.pth')]
+    with pytest.raises(SystemExit, match=r"^error: .*arch 's9' is not one of \['s0', 's1', 's2', 's3', 's4'\]"):
+        run_tool(tool, CLASSIFIER, *checkpoint, '--work-dir', str(in_demo_dir / 'bad_option'),
+                 '--cfg-options', 'model.backbone.arch=s9')
