@@ -17,6 +17,7 @@ from mobileone_mm.models import ARCHS, MobileOne
 from mobileone_mm.testing.equivalence import (blockwise_reparameterization_error, compare_with_mmpretrain,
                                               reparameterization_error)
 from mobileone_mm.testing.weights import make_realistic_
+from mobileone_mm.utils.logging import quiet_mmengine_logger
 
 TOLERANCE = 1e-5
 CHECKED = ('train_fp32', 'deploy_fp64', 'reparam_fp64', 'block_fp32')
@@ -34,7 +35,8 @@ def check_arch(arch: str, inputs: torch.Tensor) -> dict:
 def main() -> None:
     torch.set_flush_denormal(True)
     inputs = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
-    rows = [check_arch(arch, inputs) for arch in tqdm(ARCHS, desc='MobileOne variants')]
+    with quiet_mmengine_logger():
+        rows = [check_arch(arch, inputs) for arch in tqdm(ARCHS, desc='MobileOne variants')]
     print('relative errors: vs mmpretrain (train form fp32 | fused fp64); reparam (backbone fp64 | worst block '
           'fp32 | backbone fp32, not checked)')
     header = (f'{"arch":<5}{"stage channels":<24}{"params train":>13}{"params deploy":>14}{"GFLOPs":>7}'

@@ -35,17 +35,15 @@ Example:
     >>> result = run_benchmark(BenchmarkConfig.quick())
     >>> write_results(result, 'work_dirs/benchmark')
 """
-import contextlib
-import logging
 import platform
 from dataclasses import dataclass
 from importlib.metadata import version
-from typing import Dict, Iterator, List, Sequence
+from typing import Dict, List, Sequence
 
 import torch
-from mmengine.logging import MMLogger
 from tqdm import tqdm
 
+from ..utils.logging import quiet_mmengine_logger
 from .backbones import LatencyRow, benchmark_arch
 from .config import BenchmarkConfig
 from .sizes import SizeRow, published_figures, size_row
@@ -63,18 +61,6 @@ class BenchmarkResult:
     sizes: List[SizeRow]
     latency: List[LatencyRow]
     tasks: List[TaskRow]
-
-
-@contextlib.contextmanager
-def quiet_mmengine_logger() -> Iterator[None]:
-    """Only warnings from mmengine's logger: ``init_weights`` logs every parameter's init at INFO."""
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def use_ieee_fp32_on_cuda() -> None:
