@@ -71,8 +71,8 @@ def task_models(archs: Sequence[str], config_dir: str, detection_input: Tuple[in
     """The task models to time for ``archs``, this package's configs read from ``config_dir``.
 
     RetinaNet with each MobileOne arch and with mmdet's ResNet-18 and
-    ResNet-50; DeepLabV3 (output stride 8, VOC) with each MobileOne arch that
-    has a config here (s1, s4) and with mmseg's ResNet-50.
+    ResNet-50; DeepLabV3 (output stride 8, VOC) with each MobileOne arch and
+    with mmseg's ResNet-50.
     """
     def framework_config(package: str, path: str) -> str:
         return osp.join(get_installed_path(package), '.mim', 'configs', path)
@@ -82,10 +82,9 @@ def task_models(archs: Sequence[str], config_dir: str, detection_input: Tuple[in
     models += [TaskModel('RetinaNet', f'ResNet-{depth}',
                          framework_config('mmdet', f'retinanet/retinanet_r{depth}_fpn_1x_coco.py'), detection_input)
                for depth in (18, 50)]
-    for arch in archs:
-        config = osp.join(config_dir, f'deeplabv3_mobileone_{arch}_d8_4xb4_20k_voc12aug_512x512.py')
-        if osp.isfile(config):
-            models.append(TaskModel('DeepLabV3', f'MobileOne-{arch}', config, segmentation_input))
+    models += [TaskModel('DeepLabV3', f'MobileOne-{arch}',
+                         osp.join(config_dir, f'deeplabv3_mobileone_{arch}_d8_4xb4_20k_voc12aug_512x512.py'),
+                         segmentation_input) for arch in archs]
     models.append(TaskModel('DeepLabV3', 'ResNet-50',
                             framework_config('mmseg', 'deeplabv3/deeplabv3_r50-d8_4xb4-20k_voc12aug-512x512.py'),
                             segmentation_input))

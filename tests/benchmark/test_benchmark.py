@@ -130,7 +130,9 @@ def test_format_table() -> None:
 
 
 def small_task(backbone: str, input_hw: tuple[int, int] = (96, 128)) -> TaskModel:
-    (task, ) = [task for task in task_models(['s0'], str(ROOT / 'configs')) if task.backbone == backbone]
+    """The RetinaNet with ``backbone`` among the task models, at a small input size."""
+    (task, ) = [task for task in task_models(['s0'], str(ROOT / 'configs'))
+                if (task.task, task.backbone) == ('RetinaNet', backbone)]
     return task._replace(input_hw=input_hw)
 
 
