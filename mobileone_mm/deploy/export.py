@@ -121,10 +121,10 @@ def deploy(deploy_cfg: Union[str, Config],
     deploy_cfg = Config.fromfile(deploy_cfg) if isinstance(deploy_cfg, str) else deploy_cfg
     model_cfg = load_model_config(model_cfg, cfg_options)
     task = check_deploy_config(deploy_cfg, model_cfg)
-    for path in {image, test_image or image}:
-        check_image(path)
     reference = build_model(model_cfg, device)
     load_checkpoint_strictly(reference, checkpoint)
+    for path in {image, test_image or image}:
+        check_image(path)
 
     created = not osp.exists(work_dir)
     os.makedirs(work_dir, exist_ok=True)
