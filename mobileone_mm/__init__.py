@@ -2,8 +2,9 @@
 
 Importing this package (``custom_imports=dict(imports=['mobileone_mm'])``) registers
 the backbone in the ``mobileone_mm`` scope and in mmdet and mmseg, makes mmengine's
-checkpoint loading use torch's weights-only unpickler with an allow-list, and lets
-mmdet 3.3.0's SSD head predict (:mod:`mobileone_mm.compat`).
+checkpoint loading use torch's weights-only unpickler with an allow-list and its
+checkpoint saving atomic, and lets mmdet 3.3.0's SSD head predict
+(:mod:`mobileone_mm.compat`).
 
 Layout, by role: ``models`` (the backbone and what it is made of), ``engine``
 (runner set-up and hooks), ``compat`` (workarounds for the pinned stack),
@@ -11,6 +12,7 @@ Layout, by role: ``models`` (the backbone and what it is made of), ``engine``
 (timm and Apple checkpoints), ``testing`` (fixtures of the tests, the benchmark
 and the demo), ``benchmark`` and ``utils``.
 """
+from .compat.atomic_checkpoint_saving import install_atomic_checkpoint_saving
 from .compat.ssd_head_loss_cls import install_ssd_head_loss_cls
 from .compat.weights_only_checkpoint import install_safe_checkpoint_loading
 from .engine import PreciseBNHook
@@ -22,5 +24,6 @@ __version__ = '0.1.0'
 __all__ = ['MODELS', 'MobileOne', 'MobileOneBlock', 'PreciseBNHook', 'arch_channels', 'reparameterize_model']
 
 install_safe_checkpoint_loading()
+install_atomic_checkpoint_saving()
 install_ssd_head_loss_cls()
 install_moved_module_finder()

@@ -5,12 +5,15 @@
   runner checkpoints; it gets an explicit allow-list.
 - :mod:`.torchscript_onnx_export`: torch >= 2.9 exports ONNX with the dynamo
   exporter by default, which ignores mmdeploy's rewriters.
+- :mod:`.atomic_checkpoint_saving`: mmengine writes checkpoints in place, so
+  a kill while it writes truncates them.
 - :mod:`.ssd_head_loss_cls`: mmdet 3.3.0's ``SSDHead`` fails to predict for
   want of a ``loss_cls``.
 """
+from .atomic_checkpoint_saving import install_atomic_checkpoint_saving
 from .ssd_head_loss_cls import install_ssd_head_loss_cls
 from .torchscript_onnx_export import torchscript_onnx_export
 from .weights_only_checkpoint import UnsafeCheckpointError, install_safe_checkpoint_loading
 
-__all__ = ['UnsafeCheckpointError', 'install_safe_checkpoint_loading', 'install_ssd_head_loss_cls',
-           'torchscript_onnx_export']
+__all__ = ['UnsafeCheckpointError', 'install_atomic_checkpoint_saving', 'install_safe_checkpoint_loading',
+           'install_ssd_head_loss_cls', 'torchscript_onnx_export']

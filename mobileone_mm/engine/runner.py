@@ -4,13 +4,18 @@ The config's ``default_scope`` (set by the framework's base runtime config)
 decides the framework; everything else is mmengine's ``Runner``, so single-GPU,
 CPU, ``torchrun`` and SLURM launches behave as in the frameworks' own tools.
 """
+import glob
+import logging
 import os.path as osp
+import re
 from typing import Optional
 
 import torch
 from mmengine.config import Config
-from mmengine.runner import Runner
+from mmengine.logging import print_log
+from mmengine.runner import CheckpointLoader, Runner
 
+from ..compat.weights_only_checkpoint import CheckpointFileError
 from ..utils.config import read_config
 
 
@@ -38,7 +43,11 @@ def configure_training(cfg: Config, amp: bool = False, resume: Optional[str] = N
         cfg (Config): The loaded config.
         amp (bool): Train with automatic mixed precision.
         resume (str, optional): ``'auto'`` resumes from the latest checkpoint
-            in the work dir; a path resumes from that checkpoint.
+            in the work dir that loads (:func:`checkpoint_to_resume`); a path
+            resumes from that checkpoint.
+
+    Raises:
+        CheckpointFileError: If the work dir holds checkpoints and none loads.
     """
     if amp:
         optim_wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
@@ -47,10 +56,57 @@ def configure_training(cfg: Config, amp: bool = False, resume: Optional[str] = N
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        cfg.resume, cfg.load_from = True, checkpoint_to_resume(cfg.work_dir)
     elif resume is not None:
         cfg.resume, cfg.load_from = True, resume
     return cfg
+
+
+def checkpoint_to_resume(work_dir: str) -> Optional[str]:
+    """The checkpoint of ``work_dir`` to resume from: the latest that loads, None when it holds none.
+
+    The latest is the one ``last_checkpoint`` names, looked up inside
+    ``work_dir`` when it names a file elsewhere (a copied or moved work dir),
+    then the others newest first. One that does not load (empty, truncated:
+    a save killed before saves were atomic) is skipped with a warning naming
+    it, so that resuming never silently starts again from scratch.
+
+    Raises:
+        CheckpointFileError: If checkpoints exist and none of them loads.
+    """
+    candidates = sorted(glob.glob(osp.join(work_dir, '*.pth')), key=checkpoint_step, reverse=True)
+    recorded = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(recorded):
+        with open(recorded) as file:
+            last = file.read().strip()
+        inside = osp.join(work_dir, osp.basename(last))
+        if last and osp.abspath(osp.dirname(last)) != osp.abspath(work_dir) and osp.isfile(inside):
+            print_log(f'last_checkpoint names {last}, outside the work dir {work_dir}: resuming from {inside}',
+                      logger='current', level=logging.WARNING)
+            last = inside
+        candidates = [last] + [path for path in candidates if osp.abspath(path) != osp.abspath(last)]
+    candidates = [path for path in candidates if checkpoint_step(path) >= 0]
+    unloadable = []
+    for path in candidates:
+        try:
+            CheckpointLoader.load_checkpoint(path, map_location='cpu', logger='silent')
+        except (CheckpointFileError, FileNotFoundError) as error:
+            unloadable.append(str(error))
+            continue
+        if unloadable:
+            print_log(f'resuming from {path}, the latest checkpoint that loads; skipped: {"; ".join(unloadable)}',
+                      logger='current', level=logging.WARNING)
+        return path
+    if unloadable:
+        raise CheckpointFileError(f'no checkpoint in {work_dir} loads, so there is nothing to resume from: '
+                                  f'{"; ".join(unloadable)}')
+    return None
+
+
+def checkpoint_step(path: str) -> int:
+    """The epoch or iteration of a runner checkpoint's file name (``epoch_12.pth``: 12); -1 for other files."""
+    match = re.fullmatch(r'(?:epoch|iter)_(\d+)\.pth', osp.basename(path))
+    return int(match[1]) if match else -1
 
 
 def configure_testing(cfg: Config, checkpoint: str, out: Optional[str] = None,

@@ -3,7 +3,7 @@ import os
 import os.path as osp
 import tempfile
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, BinaryIO, Callable, Union
 
 import torch
 
@@ -22,16 +22,29 @@ def check_output_path(out: PathLike, input_path: PathLike) -> None:
 
 
 def save_atomically(obj: Any, path: PathLike) -> None:
-    """``torch.save`` into a temporary file beside ``path``, then renames it: ``path`` is never half-written.
+    """``torch.save`` into a temporary file beside ``path``, flushed to disk, then renamed over ``path``.
 
-    If writing fails, the temporary file is removed and ``path`` is untouched.
+    ``path`` is never half-written: a kill or an error at any moment leaves
+    the previous file (or none) in place, and an error removes the temporary
+    file.
     """
+    write_atomically(path, lambda file: torch.save(obj, file))
+
+
+def replace_atomically(path: PathLike, data: bytes) -> None:
+    """Writes ``data`` to ``path`` as :func:`save_atomically` writes a checkpoint."""
+    write_atomically(path, lambda file: file.write(data))
+
+
+def write_atomically(path: PathLike, write: Callable[[BinaryIO], Any]) -> None:
     path = os.fspath(path)
     handle, temporary = tempfile.mkstemp(dir=osp.dirname(osp.abspath(path)), prefix=f'.{osp.basename(path)}.',
                                          suffix='.tmp')
     try:
         with os.fdopen(handle, 'wb') as file:
-            torch.save(obj, file)
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
         if osp.exists(temporary):

@@ -17,7 +17,8 @@ from mmengine.config import Config
 from mmengine.runner import CheckpointLoader, find_latest_checkpoint
 
 from mobileone_mm.deploy.task_models import FUSED_FORM_KEY, build_model, load_model_config
-from mobileone_mm.engine.runner import build_runner, configure_training, load_config
+from mobileone_mm.compat.weights_only_checkpoint import CheckpointFileError
+from mobileone_mm.engine.runner import build_runner, checkpoint_to_resume, configure_training, load_config
 from mobileone_mm.testing.demo_data import generate_demo_data
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,3 +176,95 @@ def test_tools_report_a_bad_cfg_options_value_in_one_line(tool, in_demo_dir, run
     with pytest.raises(SystemExit, match=r"^error: .*arch 's9' is not one of \['s0', 's1', 's2', 's3', 's4'\]"):
         run_tool(tool, CLASSIFIER, *checkpoint, '--work-dir', str(in_demo_dir / 'bad_option'),
                  '--cfg-options', 'model.backbone.arch=s9')
+
+
+# Run as a script by the kill test: tools/train.py, killed (SIGKILL) halfway through writing the epoch-2 checkpoint,
+# wherever its bytes go to disk: torch.save into a file, or mmengine's LocalBackend.put of the serialized bytes.
+KILLED_DURING_SAVE = '''
+import io, os, runpy, signal, sys
+import torch
+from mmengine.fileio.backends.local_backend import LocalBackend
+
+save, put = torch.save, LocalBackend.put
+
+
+def die_halfway(file, data):
+    file.write(data[:len(data) // 2])
+    file.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def on_disk(file):
+    try:
+        return file.fileno() >= 0
+    except (AttributeError, OSError):  # io.BytesIO: io.UnsupportedOperation
+        return False
+
+
+def killing_save(obj, file, *args, **kwargs):
+    if on_disk(file) and isinstance(obj, dict) and obj.get('meta', {}).get('epoch') == 2:
+        buffer = io.BytesIO()
+        save(obj, buffer, *args, **kwargs)
+        die_halfway(file, buffer.getvalue())
+    return save(obj, file, *args, **kwargs)
+
+
+def killing_put(self, data, path):
+    if str(path).endswith('epoch_2.pth'):
+        with open(path, 'wb') as file:
+            die_halfway(file, data)
+    return put(self, data, path)
+
+
+torch.save, LocalBackend.put = killing_save, killing_put
+sys.argv = ['tools/train.py', *sys.argv[1:]]
+runpy.run_path(sys.argv[0], run_name='__main__')
+'''
+
+
+@pytest.mark.slow
+def test_a_kill_during_a_checkpoint_save_leaves_the_previous_one_loadable_and_training_resumes(in_demo_dir):
+    work_dir = in_demo_dir / 'killed'
+    train_classifier(str(work_dir), max_epochs=2)
+    script = in_demo_dir / 'killed_during_save.py'
+    script.write_text(KILLED_DURING_SAVE)
+    options = [f'{key}={value}' for key, value in dict(SHORT_CLASSIFIER_RUN, **{'train_cfg.max_epochs': 2}).items()]
+    command = [sys.executable, str(script), CLASSIFIER, '--work-dir', str(work_dir),
+               '--resume', str(work_dir / 'epoch_1.pth'), '--cfg-options', *options]
+    completed = subprocess.run(command, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True,
+                               text=True, timeout=600)
+    assert completed.returncode == -9, completed.stderr[-3000:]  # killed while re-saving epoch_2.pth
+    assert (work_dir / 'last_checkpoint').read_text().strip() == str(work_dir / 'epoch_2.pth')
+    assert CheckpointLoader.load_checkpoint(str(work_dir / 'epoch_2.pth'))['meta']['epoch'] == 2
+    assert train_classifier(str(work_dir), max_epochs=3, resume=True)['meta']['epoch'] == 3
+
+
+def write_checkpoint(path: Path, epoch: int) -> None:
+    torch.save({'state_dict': {}, 'meta': {'epoch': epoch}}, path)
+
+
+def test_resume_skips_a_checkpoint_that_does_not_load_naming_it(tmp_path):
+    write_checkpoint(tmp_path / 'epoch_1.pth', 1)
+    (tmp_path / 'epoch_2.pth').write_bytes(b'')  # a save killed by mmengine's own, in-place writer
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_2.pth'))
+    assert checkpoint_to_resume(str(tmp_path)) == str(tmp_path / 'epoch_1.pth')
+    (tmp_path / 'epoch_1.pth').write_bytes(b'PK\x03\x04 cut')
+    with pytest.raises(CheckpointFileError, match=r'no checkpoint in .* loads, so there is nothing to resume from: '
+                       r'checkpoint .*epoch_2.pth is empty .*epoch_1.pth is'):
+        checkpoint_to_resume(str(tmp_path))
+
+
+def test_resume_without_last_checkpoint_takes_the_newest_that_loads_and_none_in_an_empty_work_dir(tmp_path):
+    assert checkpoint_to_resume(str(tmp_path)) is None
+    for epoch in (1, 2, 10):
+        write_checkpoint(tmp_path / f'epoch_{epoch}.pth', epoch)
+    assert checkpoint_to_resume(str(tmp_path)) == str(tmp_path / 'epoch_10.pth')
+
+
+def test_resume_in_a_copied_work_dir_takes_its_own_checkpoint(tmp_path):
+    original, copy = tmp_path / 'original', tmp_path / 'copy'
+    for work_dir in (original, copy):
+        work_dir.mkdir()
+        write_checkpoint(work_dir / 'epoch_1.pth', 1)
+        (work_dir / 'last_checkpoint').write_text(str(original / 'epoch_1.pth'))  # as mmengine wrote it
+    assert checkpoint_to_resume(str(copy)) == str(copy / 'epoch_1.pth')
