@@ -15,13 +15,17 @@ Example:
     python tools/demo.py --only classifier ssdlite
 """
 import argparse
+import logging
 import os.path as osp
 import time
 from dataclasses import dataclass
 from typing import Dict, Optional
 
 import torch
-from mmengine.runner import find_latest_checkpoint
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.runner import Runner, find_latest_checkpoint
+from tqdm import tqdm
 
 from mobileone_mm.deploy.fuse_checkpoint import fuse_checkpoint
 from mobileone_mm.deploy.task_models import FUSED_FORM_KEY
@@ -86,7 +90,7 @@ def run_task_demo(config: str, work_dir: str, cfg_options: Optional[dict] = None
     """
     cfg = load_config(config, cfg_options, work_dir=work_dir)
     start = time.perf_counter()
-    build_runner(cfg).train()
+    quiet_runner(cfg, f'{TASK_OF_SCOPE[cfg.default_scope]}: training').train()
     train_seconds = time.perf_counter() - start
 
     checkpoint = find_latest_checkpoint(work_dir)
@@ -111,10 +115,55 @@ def evaluate(config: str, checkpoint: str, work_dir: str, cfg_options: Optional[
     """
     cfg = configure_testing(load_config(config, cfg_options, work_dir=work_dir), checkpoint)
     cfg.experiment_name = f'{experiment_name}_{time.strftime("%Y%m%d_%H%M%S")}'
-    runner = build_runner(cfg)
+    runner = quiet_runner(cfg, f'{TASK_OF_SCOPE[cfg.default_scope]}: testing the {experiment_name.replace("_", " ")}')
     start = time.perf_counter()
     metrics = runner.test()
     return metrics, time.perf_counter() - start
+
+
+class ProgressBar(Hook):
+    """A progress bar over the iterations of training or testing, with the training loss."""
+
+    priority = 'VERY_LOW'
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+
+    def before_train(self, runner) -> None:
+        self.bar = tqdm(total=runner.max_iters - runner.iter, desc=self.description, unit='it')
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        self.bar.update()
+        if outputs and 'loss' in outputs:
+            self.bar.set_postfix(loss=f'{float(outputs["loss"]):.3f}')
+
+    def after_train(self, runner) -> None:
+        self.bar.close()
+
+    def before_test(self, runner) -> None:
+        self.bar = tqdm(total=len(runner.test_dataloader), desc=self.description, unit='batch')
+
+    def after_test_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        self.bar.update()
+
+    def after_test(self, runner) -> None:
+        self.bar.close()
+
+
+def quiet_runner(cfg: Config, description: str) -> Runner:
+    """The config's runner, printing warnings and a progress bar; its log file in the work dir keeps the INFO lines.
+
+    mmengine prints the environment, the whole config and a line per logging
+    interval for each of the demo's nine runners: thousands of lines.
+    """
+    cfg.log_level = 'WARNING'
+    runner = build_runner(cfg)
+    runner.logger.setLevel(logging.INFO)
+    for handler in runner.logger.handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.setLevel(logging.INFO)
+    runner.register_hook(ProgressBar(description))
+    return runner
 
 
 def parse_args() -> argparse.Namespace:
