@@ -30,21 +30,11 @@ class CheckpointMismatchError(ValueError):
 
 
 def load_model_config(config: Union[str, Config], cfg_options: Optional[dict] = None) -> Config:
-    """Reads a task config (:func:`~mobileone_mm.utils.config.read_config`) so that its model builds offline.
+    """Reads a task config so that its model builds offline; arguments and errors as in :func:`read_config`.
 
     The backbone's ``init_cfg`` is dropped (nothing is downloaded; the
     checkpoint provides the weights) and a top-level ``data_preprocessor``
     goes into the model, as mmengine's ``Runner`` does.
-
-    Args:
-        config (str | Config): Config file or loaded config; a loaded config
-            is copied, not changed.
-        cfg_options (dict, optional): Overrides, as ``--cfg-options`` gives
-            them. Defaults to None.
-
-    Raises:
-        ValueError: If the config's ``default_scope`` is not one of
-            mmpretrain, mmdet or mmseg.
     """
     cfg = read_config(config, cfg_options)
     if 'backbone' in cfg.model:
