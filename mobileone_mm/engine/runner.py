@@ -8,6 +8,7 @@ import glob
 import logging
 import os.path as osp
 import re
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -74,18 +75,17 @@ def checkpoint_to_resume(work_dir: str) -> Optional[str]:
     Raises:
         CheckpointFileError: If checkpoints exist and none of them loads.
     """
-    candidates = sorted(glob.glob(osp.join(work_dir, '*.pth')), key=checkpoint_step, reverse=True)
+    candidates = sorted((path for path in glob.glob(osp.join(work_dir, '*.pth')) if checkpoint_step(path) >= 0),
+                        key=checkpoint_step, reverse=True)
     recorded = osp.join(work_dir, 'last_checkpoint')
-    if osp.isfile(recorded):
-        with open(recorded) as file:
-            last = file.read().strip()
+    last = Path(recorded).read_text().strip() if osp.isfile(recorded) else ''
+    if last:  # first, whatever its name (CheckpointHook's filename_tmpl may differ from epoch_N.pth)
         inside = osp.join(work_dir, osp.basename(last))
-        if last and osp.abspath(osp.dirname(last)) != osp.abspath(work_dir) and osp.isfile(inside):
+        if osp.abspath(osp.dirname(last)) != osp.abspath(work_dir) and osp.isfile(inside):
             print_log(f'last_checkpoint names {last}, outside the work dir {work_dir}: resuming from {inside}',
                       logger='current', level=logging.WARNING)
             last = inside
         candidates = [last] + [path for path in candidates if osp.abspath(path) != osp.abspath(last)]
-    candidates = [path for path in candidates if checkpoint_step(path) >= 0]
     unloadable = []
     for path in candidates:
         try:

@@ -268,3 +268,10 @@ def test_resume_in_a_copied_work_dir_takes_its_own_checkpoint(tmp_path):
         write_checkpoint(work_dir / 'epoch_1.pth', 1)
         (work_dir / 'last_checkpoint').write_text(str(original / 'epoch_1.pth'))  # as mmengine wrote it
     assert checkpoint_to_resume(str(copy)) == str(copy / 'epoch_1.pth')
+
+
+def test_resume_takes_the_checkpoint_last_checkpoint_names_whatever_its_file_name(tmp_path):
+    write_checkpoint(tmp_path / 'epoch_3.pth', 3)
+    write_checkpoint(tmp_path / 'model_step_4.pth', 4)  # CheckpointHook(filename_tmpl='model_step_{}.pth')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'model_step_4.pth'))
+    assert checkpoint_to_resume(str(tmp_path)) == str(tmp_path / 'model_step_4.pth')
