@@ -6,6 +6,8 @@ import torch.nn as nn
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 
+from .archs import check_positive_int
+
 
 def make_divisible(value: float, divisor: int, min_ratio: float = 0.9) -> int:
     """Rounds a channel count to the nearest multiple of ``divisor``.
@@ -43,8 +45,7 @@ class SELayer(BaseModule):
         super().__init__(init_cfg)
         if isinstance(act_cfg, dict):
             act_cfg = (act_cfg, act_cfg)
-        if isinstance(ratio, bool) or not isinstance(ratio, int) or ratio < 1:
-            raise ValueError(f'SE ratio must be a positive int, got {ratio!r}')
+        check_positive_int('SE ratio', ratio)
         if squeeze_channels is None:
             squeeze_channels = make_divisible(channels // ratio, divisor)
         self.global_avgpool = nn.AdaptiveAvgPool2d(1)
