@@ -217,7 +217,7 @@ def killing_put(self, data, path):
 
 
 torch.save, LocalBackend.put = killing_save, killing_put
-sys.argv = ['tools/train.py', *sys.argv[1:]]
+sys.argv = sys.argv[1:]  # tools/train.py and its arguments
 runpy.run_path(sys.argv[0], run_name='__main__')
 '''
 
@@ -229,9 +229,9 @@ def test_a_kill_during_a_checkpoint_save_leaves_the_previous_one_loadable_and_tr
     script = in_demo_dir / 'killed_during_save.py'
     script.write_text(KILLED_DURING_SAVE)
     options = [f'{key}={value}' for key, value in dict(SHORT_CLASSIFIER_RUN, **{'train_cfg.max_epochs': 2}).items()]
-    command = [sys.executable, str(script), CLASSIFIER, '--work-dir', str(work_dir),
+    command = [sys.executable, str(script), str(ROOT / 'tools/train.py'), CLASSIFIER, '--work-dir', str(work_dir),
                '--resume', str(work_dir / 'epoch_1.pth'), '--cfg-options', *options]
-    completed = subprocess.run(command, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True,
+    completed = subprocess.run(command, cwd=in_demo_dir, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True,
                                text=True, timeout=600)
     assert completed.returncode == -9, completed.stderr[-3000:]  # killed while re-saving epoch_2.pth
     assert (work_dir / 'last_checkpoint').read_text().strip() == str(work_dir / 'epoch_2.pth')
