@@ -231,8 +231,8 @@ def test_a_kill_during_a_checkpoint_save_leaves_the_previous_one_loadable_and_tr
     options = [f'{key}={value}' for key, value in dict(SHORT_CLASSIFIER_RUN, **{'train_cfg.max_epochs': 2}).items()]
     command = [sys.executable, str(script), str(ROOT / 'tools/train.py'), CLASSIFIER, '--work-dir', str(work_dir),
                '--resume', str(work_dir / 'epoch_1.pth'), '--cfg-options', *options]
-    completed = subprocess.run(command, cwd=in_demo_dir, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True,
-                               text=True, timeout=600)
+    completed = subprocess.run(command, cwd=in_demo_dir, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                               capture_output=True, text=True, timeout=600)
     assert completed.returncode == -9, completed.stderr[-3000:]  # killed while re-saving epoch_2.pth
     assert (work_dir / 'last_checkpoint').read_text().strip() == str(work_dir / 'epoch_2.pth')
     assert CheckpointLoader.load_checkpoint(str(work_dir / 'epoch_2.pth'))['meta']['epoch'] == 2
