@@ -4,16 +4,19 @@
   ``torch.load``'s weights-only default of torch >= 2.6 and fails on its own
   runner checkpoints; it gets an explicit allow-list.
 - :mod:`.torchscript_onnx_export`: torch >= 2.9 exports ONNX with the dynamo
-  exporter by default, which ignores mmdeploy's rewriters.
+  exporter by default, which ignores mmdeploy's rewriters; mmdeploy's export
+  gets the TorchScript exporter.
 - :mod:`.atomic_checkpoint_saving`: mmengine writes checkpoints in place, so
   a kill while it writes truncates them.
 - :mod:`.ssd_head_loss_cls`: mmdet 3.3.0's ``SSDHead`` fails to predict for
   want of a ``loss_cls``.
+
+:mod:`.patch_on_import` patches a module of the stack when it is imported.
 """
 from .atomic_checkpoint_saving import install_atomic_checkpoint_saving
 from .ssd_head_loss_cls import install_ssd_head_loss_cls
-from .torchscript_onnx_export import torchscript_onnx_export
+from .torchscript_onnx_export import install_torchscript_onnx_export
 from .weights_only_checkpoint import UnsafeCheckpointError, install_safe_checkpoint_loading
 
 __all__ = ['UnsafeCheckpointError', 'install_atomic_checkpoint_saving', 'install_safe_checkpoint_loading',
-           'install_ssd_head_loss_cls', 'torchscript_onnx_export']
+           'install_ssd_head_loss_cls', 'install_torchscript_onnx_export']

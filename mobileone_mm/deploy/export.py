@@ -6,7 +6,8 @@ model. On the way it
 
 - refuses a checkpoint that does not fit the model config (mmdeploy itself
   loads non-strictly and would export whatever it got),
-- exports with the TorchScript exporter (:mod:`mobileone_mm.compat.torchscript_onnx_export`),
+- exports with the TorchScript exporter, as importing this package makes
+  mmdeploy do (:mod:`mobileone_mm.compat.torchscript_onnx_export`),
 - checks that mmdeploy's PyTorch model was re-parameterized (its
   ``build_pytorch_model`` reverts SyncBN, then calls
   ``model.backbone.switch_to_deploy()``),
@@ -33,12 +34,12 @@ import mmcv
 import torch
 import torch.nn as nn
 from mmdeploy.apis import build_task_processor, torch2onnx
+from mmdeploy.backend.sdk.export_info import export2SDK
 from mmdeploy.utils import Backend, get_input_shape, get_ir_config
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.structures import BaseDataElement
 
-from ..compat.torchscript_onnx_export import torchscript_onnx_export
 from ..models import MobileOneBlock
 from ..utils.config import config_name
 from .agreement import AGREEMENT_BY_TASK, Agreement
@@ -68,12 +69,15 @@ class DeployResult:
             (``DataSample``, ``DetDataSample`` or ``SegDataSample``;
             segmentations at the network's output resolution).
         backend_prediction (BaseDataElement): The ONNX model's prediction.
+        sdk_agreement (Agreement, optional): mmdeploy's SDK against PyTorch
+            at the image's original size, when the SDK files were written.
     """
     backend_files: List[str]
     num_fused_blocks: int
     agreement: Agreement
     pytorch_prediction: BaseDataElement
     backend_prediction: BaseDataElement
+    sdk_agreement: Optional[Agreement] = None
 
 
 def deploy(deploy_cfg: Union[str, Config],
@@ -83,7 +87,8 @@ def deploy(deploy_cfg: Union[str, Config],
            work_dir: str,
            device: str = 'cpu',
            test_image: Optional[str] = None,
-           cfg_options: Optional[dict] = None) -> DeployResult:
+           cfg_options: Optional[dict] = None,
+           dump_info: bool = False) -> DeployResult:
     """Exports a checkpoint to ONNX with mmdeploy and checks it in ONNX Runtime.
 
     Args:
@@ -101,6 +106,10 @@ def deploy(deploy_cfg: Union[str, Config],
         cfg_options (dict, optional): Overrides of the model config, e.g.
             ``{'model.backbone.deploy': True}`` for a fused checkpoint.
             Defaults to None.
+        dump_info (bool): Also write the SDK's ``deploy.json``,
+            ``pipeline.json`` and ``detail.json`` beside the ONNX file, as
+            mmdeploy's ``tools/deploy.py --dump-info`` does, and check the
+            SDK's prediction too. Defaults to False.
 
     Returns:
         DeployResult: The ONNX file, the number of fused blocks, the
@@ -120,7 +129,7 @@ def deploy(deploy_cfg: Union[str, Config],
     """
     deploy_cfg = Config.fromfile(deploy_cfg) if isinstance(deploy_cfg, str) else deploy_cfg
     model_cfg = load_model_config(model_cfg, cfg_options)
-    task = check_deploy_config(deploy_cfg, model_cfg)
+    check_deploy_config(deploy_cfg, model_cfg)
     reference = build_model(model_cfg, device)
     load_checkpoint_strictly(reference, checkpoint)
     for path in {image, test_image or image}:
@@ -129,26 +138,62 @@ def deploy(deploy_cfg: Union[str, Config],
     created = not osp.exists(work_dir)
     os.makedirs(work_dir, exist_ok=True)
     try:
-        save_file = get_ir_config(deploy_cfg)['save_file']
-        backend_files = [osp.join(work_dir, save_file)]
+        backend_files = [osp.join(work_dir, get_ir_config(deploy_cfg)['save_file'])]
         with DefaultScope.overwrite_default_scope(model_cfg.default_scope):
-            with torchscript_onnx_export():
-                torch2onnx(image, work_dir, save_file, deploy_cfg, model_cfg, checkpoint, device)
-            task_processor = build_task_processor(model_cfg, deploy_cfg, device)
-            num_fused_blocks = check_reparameterized(task_processor.build_pytorch_model(checkpoint))
-            backend_model = task_processor.build_backend_model(
-                backend_files, data_preprocessor_updater=task_processor.update_data_preprocessor)
-            data, _ = task_processor.create_input(test_image or image, get_input_shape(deploy_cfg))
-            data = reference.data_preprocessor(data, False)
-            if task == 'Segmentation':
-                at_network_resolution(data['data_samples'])
-            with torch.no_grad():
-                expected = reference(data['inputs'], copy.deepcopy(data['data_samples']), mode='predict')[0]
-                actual = backend_model(data['inputs'], copy.deepcopy(data['data_samples']), mode='predict')[0]
+            torch2onnx(image, work_dir, osp.basename(backend_files[0]), deploy_cfg, model_cfg, checkpoint, device)
+            if dump_info:
+                # a copy: export2SDK pops keys of the model config (e.g. its head's type)
+                export2SDK(copy.deepcopy(deploy_cfg), copy.deepcopy(model_cfg), work_dir, pth=checkpoint,
+                           device=device)
+        result = check_backend_files(deploy_cfg, model_cfg, checkpoint, backend_files, test_image or image, device,
+                                     reference)
+        if dump_info:
+            from .sdk import check_sdk  # mmdeploy_runtime loads its ONNX Runtime: only when asked for
+            result.sdk_agreement = check_sdk(work_dir, deploy_cfg, model_cfg, checkpoint, test_image or image, device,
+                                             reference)
     except BaseException:
         if created:
             shutil.rmtree(work_dir, ignore_errors=True)
         raise
+    return result
+
+
+def check_backend_files(deploy_cfg: Config, model_cfg: Config, checkpoint: str, backend_files: List[str],
+                        image: str, device: str = 'cpu', reference: Optional[nn.Module] = None) -> DeployResult:
+    """Checks an exported model: re-parameterized, and predicting on ``image`` what PyTorch predicts.
+
+    This is :func:`deploy`'s check, for a model that mmdeploy exported
+    (e.g. with its own ``tools/deploy.py``).
+
+    Args:
+        deploy_cfg (Config): The deploy config it was exported with.
+        model_cfg (Config): The model config, as :func:`load_model_config` reads it.
+        checkpoint (str): The checkpoint it was exported from.
+        backend_files (list[str]): The exported model files.
+        image (str): The image of the comparison.
+        device (str): Device of PyTorch and the backend. Defaults to 'cpu'.
+        reference (nn.Module, optional): The checkpoint's model as the
+            config builds it; built and loaded here when None.
+
+    Returns:
+        DeployResult: As :func:`deploy` returns it.
+    """
+    task = check_deploy_config(deploy_cfg, model_cfg)
+    if reference is None:
+        reference = build_model(model_cfg, device)
+        load_checkpoint_strictly(reference, checkpoint)
+    with DefaultScope.overwrite_default_scope(model_cfg.default_scope):
+        task_processor = build_task_processor(model_cfg, deploy_cfg, device)
+        num_fused_blocks = check_reparameterized(task_processor.build_pytorch_model(checkpoint))
+        backend_model = task_processor.build_backend_model(
+            backend_files, data_preprocessor_updater=task_processor.update_data_preprocessor)
+        data, _ = task_processor.create_input(image, get_input_shape(deploy_cfg))
+        data = reference.data_preprocessor(data, False)
+        if task == 'Segmentation':
+            at_network_resolution(data['data_samples'])
+        with torch.no_grad():
+            expected = reference(data['inputs'], copy.deepcopy(data['data_samples']), mode='predict')[0]
+            actual = backend_model(data['inputs'], copy.deepcopy(data['data_samples']), mode='predict')[0]
     return DeployResult(backend_files, num_fused_blocks, AGREEMENT_BY_TASK[task](expected, actual), expected, actual)
 
 

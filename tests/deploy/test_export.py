@@ -1,11 +1,14 @@
 """The mmdeploy export to ONNX Runtime (tools/deploy.py): re-parameterized, and predicting what PyTorch predicts."""
+import subprocess
+import sys
+
 import pytest
 from mmengine.config import Config
 from PIL import Image
 from task_checkpoints import CANDIDATES, IMAGE_SIZE, ROOT, TASKS, small_config
 
 from mobileone_mm.deploy.agreement import Agreement
-from mobileone_mm.deploy.export import DeployError, DeployResult, check_reparameterized, deploy
+from mobileone_mm.deploy.export import DeployError, DeployResult, check_backend_files, check_reparameterized, deploy
 from mobileone_mm.deploy.task_models import FUSED_FORM_KEY, build_model
 
 
@@ -24,6 +27,38 @@ def test_onnx_runtime_reproduces_pytorch(trained, shape):
         assert 5 < len(result.pytorch_prediction.pred_instances) < 2 * CANDIDATES
     if trained.task == 'segmentation':
         assert len(result.pytorch_prediction.pred_sem_seg.data.unique()) > 1
+
+
+# What mmdeploy's own tools/deploy.py does to export: torch2onnx in a process that PIPELINE_MANAGER spawns, which
+# imports mobileone_mm only through the model config's custom_imports.
+MMDEPLOY_TORCH2ONNX = """
+import sys
+from mmdeploy.apis import torch2onnx
+from mmdeploy.apis.core import PIPELINE_MANAGER
+
+if __name__ == '__main__':
+    image, work_dir, deploy_cfg, model_cfg, checkpoint = sys.argv[1:]
+    PIPELINE_MANAGER.enable_multiprocess(True, [torch2onnx])
+    torch2onnx(image, work_dir, 'end2end.onnx', deploy_cfg, model_cfg, checkpoint, 'cpu')
+    assert 'mobileone_mm' not in sys.modules, 'the export was to import it in its own process'
+"""
+
+
+@pytest.mark.slow
+def test_mmdeploy_own_export_in_a_spawned_process_is_fused_and_reproduces_pytorch(trained):
+    work_dir = trained.directory / 'mmdeploy_torch2onnx'
+    model_cfg, script = trained.directory / 'model_cfg.py', trained.directory / 'mmdeploy_torch2onnx.py'
+    trained.cfg.dump(str(model_cfg))
+    script.write_text(MMDEPLOY_TORCH2ONNX)
+    deploy_cfg = str(ROOT / 'configs/deploy' / TASKS[trained.task]['dynamic'])
+    completed = subprocess.run([sys.executable, str(script), trained.image, str(work_dir), deploy_cfg, str(model_cfg),
+                                trained.checkpoint], capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = check_backend_files(Config.fromfile(deploy_cfg), trained.cfg, trained.checkpoint,
+                                 [str(work_dir / 'end2end.onnx')], trained.image)
+    print(f'{trained.task}, mmdeploy torch2onnx: {result.agreement.summary}')
+    assert result.num_fused_blocks == 43
+    assert result.agreement.passed
 
 
 @pytest.mark.slow
