@@ -27,6 +27,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('img', help='image used to convert the model')
     parser.add_argument('--test-img', help='image used to test the model (default: img)')
     parser.add_argument('--work-dir', required=True, help='the dir to save logs and models')
+    parser.add_argument('--dump-info', action='store_true', help='write the SDK files (deploy.json, pipeline.json, '
+                        'detail.json) beside the ONNX file')
     parser.add_argument('--device', default='cpu', help='device used for conversion and testing')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override model config settings, e.g. model.backbone.deploy=True for a fused checkpoint')
@@ -40,13 +42,18 @@ def main() -> None:
     get_root_logger().setLevel(args.log_level)
     try:
         result = deploy(args.deploy_cfg, args.model_cfg, args.checkpoint, args.img, args.work_dir, args.device,
-                        args.test_img, args.cfg_options)
+                        args.test_img, args.cfg_options, args.dump_info)
     except (ValueError, FileNotFoundError, DeployError) as error:
         raise SystemExit(f'error: {error}')
     print(f'exported {result.backend_files[0]} ({result.num_fused_blocks} MobileOne blocks fused)')
     print(f'ONNX Runtime vs PyTorch on {args.test_img or args.img}: {result.agreement.summary}')
+    if result.sdk_agreement is not None:
+        print(f'wrote the SDK files beside it; mmdeploy SDK vs PyTorch at the original size: '
+              f'{result.sdk_agreement.summary}')
     if not result.agreement.passed:
         raise SystemExit('FAILED: the ONNX model does not reproduce the PyTorch model')
+    if result.sdk_agreement is not None and not result.sdk_agreement.passed:
+        raise SystemExit('FAILED: the SDK does not reproduce the PyTorch model')
 
 
 if __name__ == '__main__':

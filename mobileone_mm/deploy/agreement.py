@@ -44,6 +44,20 @@ def classification_agreement(expected: BaseDataElement, actual: BaseDataElement,
     return Agreement(summary, error <= tolerance)
 
 
+def top1_agreement(expected: BaseDataElement, actual: BaseDataElement,
+                   score_tolerance: float = SCORE_TOLERANCE) -> Agreement:
+    """Compares a ``DataSample``'s top-1 with one that holds only its top-1 label and score (mmdeploy's SDK).
+
+    ``actual`` has ``pred_label`` and ``pred_top1_score``: the label must be
+    ``expected``'s top-1, and the score its score within ``score_tolerance``.
+    """
+    label, expected_label = int(actual.pred_label), int(expected.pred_label)
+    difference = abs(float(actual.pred_top1_score) - float(expected.pred_score[expected_label]))
+    summary = (f'classification: top-1 label {label} vs {expected_label}, its score difference '
+               f'{difference:.1e} (limit {score_tolerance:.0e})')
+    return Agreement(summary, label == expected_label and difference <= score_tolerance)
+
+
 def centred_logits(scores: torch.Tensor) -> torch.Tensor:
     """Softmax scores back to logits, centred per image; scores that underflowed to 0 count as the least float."""
     logits = scores.double().clamp_min(torch.finfo(scores.dtype).tiny).log()
