@@ -62,6 +62,18 @@ def test_mmdeploy_own_export_in_a_spawned_process_is_fused_and_reproduces_pytorc
 
 
 @pytest.mark.slow
+def test_detection_candidates_are_selected_as_mmdet_selects_them(trained):
+    """With nms_pre binding (10 pairs a level), the export keeps mmdet's candidates (compat.mmdeploy_candidate_selection)."""
+    if trained.task not in ('detection', 'ssdlite'):
+        pytest.skip('dense detection heads only')
+    result = deploy(str(ROOT / 'configs/deploy' / TASKS[trained.task]['dynamic']), trained.cfg, trained.checkpoint,
+                    trained.image, str(trained.directory / 'onnx_nms_pre'), cfg_options={'model.test_cfg.nms_pre': 10})
+    print(f'{trained.task}, nms_pre=10: {result.agreement.summary}')
+    assert result.agreement.passed and 'unmatched' not in result.agreement.summary
+    assert len(result.pytorch_prediction.pred_instances) > 5
+
+
+@pytest.mark.slow
 def test_tools_reparameterize_then_deploy_the_fused_checkpoint(trained, capsys, run_tool):
     fused = str(trained.directory / 'tool_fused.pth')
     config = str(ROOT / TASKS[trained.task]['config'])
