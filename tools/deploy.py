@@ -3,7 +3,12 @@
 The interface of mmdeploy's tools/deploy.py (whose wheel does not ship it), for
 the ONNX Runtime backend: DEPLOY_CFG is one of configs/deploy/. The exported
 model is re-parameterized, written to WORK_DIR/end2end.onnx and compared with
-the PyTorch model on the image; the exit status is 1 when they disagree.
+the PyTorch model on the image; the exit status is 1 when they disagree. With
+--dump-info the SDK's files go beside it and the SDK is checked too. An INT8
+deploy config (*_onnxruntime-int8_*.py) also writes WORK_DIR/end2end_int8.onnx,
+calibrated on images of the model config's validation set, and prints the
+metric of PyTorch, ONNX Runtime fp32 and INT8 on its test set, and the latency
+of both ONNX models.
 
 Example:
     python tools/deploy.py configs/deploy/detection_onnxruntime_dynamic.py configs/retinanet_mobileone_s0_coco.py \
@@ -11,12 +16,16 @@ Example:
 """
 import argparse
 import logging
+from typing import List
 
+import numpy as np
 import torch
 from mmdeploy.utils import get_root_logger
-from mmengine.config import DictAction
+from mmengine.config import Config, DictAction
 
+from mobileone_mm.deploy.evaluate import MAIN_METRIC, PrecisionRow, compare_precisions
 from mobileone_mm.deploy.export import DeployError, deploy
+from mobileone_mm.deploy.task_models import load_model_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -29,6 +38,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', required=True, help='the dir to save logs and models')
     parser.add_argument('--dump-info', action='store_true', help='write the SDK files (deploy.json, pipeline.json, '
                         'detail.json) beside the ONNX file')
+    parser.add_argument('--calib-images', type=int,
+                        help='calibration images of an INT8 deploy config (default: its quantization.num_images)')
+    parser.add_argument('--timing-batch', type=int, default=1,
+                        help='batch of calibration inputs the INT8 and fp32 models are timed on (same shape needed)')
+    parser.add_argument('--threads', type=int, default=torch.get_num_threads(),
+                        help="ONNX Runtime's threads when timing the INT8 and fp32 models")
     parser.add_argument('--device', default='cpu', help='device used for conversion and testing')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override model config settings, e.g. model.backbone.deploy=True for a fused checkpoint')
@@ -41,7 +56,10 @@ def main() -> None:
     torch.set_flush_denormal(True)
     get_root_logger().setLevel(args.log_level)
     try:
-        result = deploy(args.deploy_cfg, args.model_cfg, args.checkpoint, args.img, args.work_dir, args.device,
+        deploy_cfg = Config.fromfile(args.deploy_cfg)
+        if args.calib_images is not None:
+            deploy_cfg.merge_from_dict({'backend_config.quantization.num_images': args.calib_images})
+        result = deploy(deploy_cfg, args.model_cfg, args.checkpoint, args.img, args.work_dir, args.device,
                         args.test_img, args.cfg_options, args.dump_info)
     except (ValueError, FileNotFoundError, DeployError) as error:
         raise SystemExit(f'error: {error}')
@@ -54,6 +72,33 @@ def main() -> None:
         raise SystemExit('FAILED: the ONNX model does not reproduce the PyTorch model')
     if result.sdk_agreement is not None and not result.sdk_agreement.passed:
         raise SystemExit('FAILED: the SDK does not reproduce the PyTorch model')
+    if result.int8_file is not None:
+        print(f'quantized {result.int8_file} (calibrated on {len(result.calibration_inputs)} images); '
+              'evaluating on the test set:')
+        model_cfg = load_model_config(args.model_cfg, args.cfg_options)
+        timing_input = timing_batch(result.calibration_inputs, args.timing_batch)
+        rows = compare_precisions(deploy_cfg, model_cfg, args.checkpoint, result.backend_files[0], result.int8_file,
+                                  timing_input, args.work_dir, args.threads, args.device)
+        print_precision_table(rows, MAIN_METRIC[model_cfg.default_scope], timing_input.shape, args.threads)
+
+
+def timing_batch(inputs: List[np.ndarray], batch: int) -> np.ndarray:
+    """The first ``batch`` calibration inputs as one batch."""
+    shapes = {array.shape for array in inputs[:batch]}
+    if batch < 1 or batch > len(inputs) or len(shapes) > 1:
+        raise SystemExit(f'error: --timing-batch {batch} needs as many calibration inputs of one shape; there are '
+                         f'{len(inputs)} of shapes {sorted(shapes)}')
+    return np.concatenate(inputs[:batch])
+
+
+def print_precision_table(rows: List[PrecisionRow], metric: str, input_shape: tuple, threads: int) -> None:
+    fp32_ms = rows[1].latency.median_ms
+    print(f'| model | {metric} | drop vs PyTorch | latency (input {tuple(input_shape)}, {threads} threads) | vs fp32 |')
+    print('|---|---|---|---|---|')
+    for row in rows:
+        value, reference = row.metrics[metric], rows[0].metrics[metric]
+        latency = f'{row.latency.median_ms:.2f} ms | {row.latency.median_ms / fp32_ms:.2f}x' if row.latency else '- | -'
+        print(f'| {row.name} | {value:.4g} | {reference - value:+.4g} | {latency} |')
 
 
 if __name__ == '__main__':

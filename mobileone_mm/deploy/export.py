@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Union
 
 import mmcv
+import numpy as np
 import torch
 import torch.nn as nn
 from mmdeploy.apis import build_task_processor, torch2onnx
@@ -43,6 +44,7 @@ from mmengine.structures import BaseDataElement
 from ..models import MobileOneBlock
 from ..utils.config import config_name
 from .agreement import AGREEMENT_BY_TASK, Agreement
+from .quantize import calibration_inputs, quantization_settings, quantize_onnx
 from .task_models import build_model, load_checkpoint_strictly, load_model_config
 
 
@@ -71,6 +73,10 @@ class DeployResult:
         backend_prediction (BaseDataElement): The ONNX model's prediction.
         sdk_agreement (Agreement, optional): mmdeploy's SDK against PyTorch
             at the image's original size, when the SDK files were written.
+        int8_file (str, optional): The INT8 model, for a deploy config of
+            precision ``'int8'`` (:mod:`mobileone_mm.deploy.quantize`).
+        calibration_inputs (list[np.ndarray], optional): The network inputs
+            it was calibrated with.
     """
     backend_files: List[str]
     num_fused_blocks: int
@@ -78,6 +84,8 @@ class DeployResult:
     pytorch_prediction: BaseDataElement
     backend_prediction: BaseDataElement
     sdk_agreement: Optional[Agreement] = None
+    int8_file: Optional[str] = None
+    calibration_inputs: Optional[List[np.ndarray]] = None
 
 
 def deploy(deploy_cfg: Union[str, Config],
@@ -114,13 +122,16 @@ def deploy(deploy_cfg: Union[str, Config],
     Returns:
         DeployResult: The ONNX file, the number of fused blocks, the
         agreement of the predictions (check ``agreement.passed``) and the
-        predictions.
+        predictions; for an INT8 deploy config also the INT8 model beside
+        the fp32 one (``end2end_int8.onnx``), calibrated on the model
+        config's validation images.
 
     Raises:
         ValueError: If the deploy config's backend is not ONNX Runtime, its
             task is not the model config's (classification for mmpretrain,
-            detection for mmdet, segmentation for mmseg), or an image is not
-            an image.
+            detection for mmdet, segmentation for mmseg), its quantization
+            settings are not valid (:class:`CalibrationError` for the
+            calibration set), or an image is not an image.
         FileNotFoundError: If the checkpoint or an image does not exist.
         CheckpointMismatchError: If the checkpoint does not fit the config.
         DeployError: If the exported model was not re-parameterized.
@@ -130,6 +141,7 @@ def deploy(deploy_cfg: Union[str, Config],
     deploy_cfg = Config.fromfile(deploy_cfg) if isinstance(deploy_cfg, str) else deploy_cfg
     model_cfg = load_model_config(model_cfg, cfg_options)
     check_deploy_config(deploy_cfg, model_cfg)
+    quantization = quantization_settings(deploy_cfg)
     reference = build_model(model_cfg, device)
     load_checkpoint_strictly(reference, checkpoint)
     for path in {image, test_image or image}:
@@ -151,6 +163,10 @@ def deploy(deploy_cfg: Union[str, Config],
             from .sdk import check_sdk  # mmdeploy_runtime loads its ONNX Runtime: only when asked for
             result.sdk_agreement = check_sdk(work_dir, deploy_cfg, model_cfg, checkpoint, test_image or image, device,
                                              reference)
+        if quantization is not None:
+            result.calibration_inputs = calibration_inputs(deploy_cfg, model_cfg, reference,
+                                                           quantization['num_images'], device)
+            result.int8_file = quantize_onnx(backend_files[0], result.calibration_inputs, quantization)
     except BaseException:
         if created:
             shutil.rmtree(work_dir, ignore_errors=True)

@@ -63,7 +63,10 @@ def test_mmdeploy_own_export_in_a_spawned_process_is_fused_and_reproduces_pytorc
 
 @pytest.mark.slow
 def test_detection_candidates_are_selected_as_mmdet_selects_them(trained):
-    """With nms_pre binding (10 pairs a level), the export keeps mmdet's candidates (compat.mmdeploy_candidate_selection)."""
+    """With nms_pre binding (10 pairs a level), the export keeps mmdet's candidates.
+
+    See :mod:`mobileone_mm.compat.mmdeploy_candidate_selection`.
+    """
     if trained.task not in ('detection', 'ssdlite'):
         pytest.skip('dense detection heads only')
     result = deploy(str(ROOT / 'configs/deploy' / TASKS[trained.task]['dynamic']), trained.cfg, trained.checkpoint,
