@@ -96,9 +96,13 @@ def print_precision_table(rows: List[PrecisionRow], metric: str, input_shape: tu
     print(f'| model | {metric} | drop vs PyTorch | latency (input {tuple(input_shape)}, {threads} threads) | vs fp32 |')
     print('|---|---|---|---|---|')
     for row in rows:
-        value, reference = row.metrics[metric], rows[0].metrics[metric]
+        value, reference = row.metrics.get(metric), rows[0].metrics.get(metric)
+        if value is None:  # e.g. mmdet's COCO metric of no detection at all
+            score = 'none (no predictions to score) | -'
+        else:
+            score = f'{value:.4g} | ' + (f'{reference - value:+.4g}' if reference is not None else '-')
         latency = f'{row.latency.median_ms:.2f} ms | {row.latency.median_ms / fp32_ms:.2f}x' if row.latency else '- | -'
-        print(f'| {row.name} | {value:.4g} | {reference - value:+.4g} | {latency} |')
+        print(f'| {row.name} | {score} | {latency} |')
 
 
 if __name__ == '__main__':

@@ -1,0 +1,107 @@
+"""A deployed model's metric on the model config's test set, and its latency, beside PyTorch's.
+
+:func:`evaluate_backend` runs an exported model over the config's test
+dataloader as mmdeploy's own ``tools/test.py`` does (mmdeploy's backend model
+in mmengine's test loop with the config's evaluator), so an INT8 model is
+judged by the same metric as its fp32 export and the PyTorch checkpoint
+(:func:`evaluate_pytorch`).
+"""
+import copy
+import os.path as osp
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from mmdeploy.apis import build_task_processor
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
+from ..benchmark.timing import Timing, time_interleaved
+from ..engine.runner import build_runner, configure_testing
+from ..utils.logging import quiet_mmengine_logger
+from .task_models import read_fitting_checkpoint
+
+# The metric each framework's configs evaluate first, for the one-line tables.
+MAIN_METRIC = {'mmpretrain': 'accuracy/top1', 'mmdet': 'coco/bbox_mAP', 'mmseg': 'mIoU'}
+
+
+@dataclass
+class PrecisionRow:
+    """One model's metrics on the test set and its latency on one input.
+
+    Attributes:
+        name (str): e.g. ``'ONNX Runtime INT8'``.
+        metrics (dict[str, float]): The config's evaluator's metrics.
+        latency (Timing, optional): ONNX Runtime's time for one input; None for PyTorch.
+    """
+    name: str
+    metrics: Dict[str, float]
+    latency: Optional[Timing] = None
+
+
+def compare_precisions(deploy_cfg: Config, model_cfg: Config, checkpoint: str, fp32_file: str, int8_file: str,
+                       timing_input: np.ndarray, work_dir: str, threads: int, device: str = 'cpu'
+                       ) -> List[PrecisionRow]:
+    """The checkpoint in PyTorch, its fp32 export and its INT8 model: metrics on the test set, latencies.
+
+    The two ONNX models are timed in the same run, interleaved, on ``timing_input``.
+    """
+    latency = time_onnx_models({'fp32': fp32_file, 'int8': int8_file}, timing_input, threads)
+    return [
+        PrecisionRow('PyTorch fp32', evaluate_pytorch(model_cfg, checkpoint, osp.join(work_dir, 'test_pytorch'))),
+        PrecisionRow('ONNX Runtime fp32', evaluate_backend(deploy_cfg, model_cfg, [fp32_file],
+                                                           osp.join(work_dir, 'test_fp32'), device), latency['fp32']),
+        PrecisionRow('ONNX Runtime INT8', evaluate_backend(deploy_cfg, model_cfg, [int8_file],
+                                                           osp.join(work_dir, 'test_int8'), device), latency['int8']),
+    ]
+
+
+def evaluate_pytorch(model_cfg: Config, checkpoint: str, work_dir: str) -> Dict[str, float]:
+    """The checkpoint's metrics on the config's test set, as ``tools/test.py`` computes them."""
+    cfg = configure_testing(quiet(model_cfg), checkpoint)
+    cfg.work_dir = work_dir
+    runner = build_runner(cfg)
+    read_fitting_checkpoint(runner.model, checkpoint)
+    with quiet_mmengine_logger():  # the runner's: mmseg's metric logs a table of every class at INFO
+        return runner.test()
+
+
+def evaluate_backend(deploy_cfg: Config, model_cfg: Config, backend_files: List[str], work_dir: str,
+                     device: str = 'cpu') -> Dict[str, float]:
+    """An exported model's metrics on the config's test set, as mmdeploy's ``tools/test.py`` computes them."""
+    with DefaultScope.overwrite_default_scope(model_cfg.default_scope):
+        task_processor = build_task_processor(quiet(model_cfg), deploy_cfg, device)
+        model = task_processor.build_backend_model(
+            backend_files, data_preprocessor_updater=task_processor.update_data_preprocessor)
+        runner = task_processor.build_test_runner(model, work_dir)
+        with quiet_mmengine_logger():
+            return runner.test()
+
+
+def quiet(model_cfg: Config) -> Config:
+    """A copy of the config whose runner logs warnings only: the caller prints the metrics."""
+    cfg = copy.deepcopy(model_cfg)
+    cfg.log_level = 'WARNING'
+    return cfg
+
+
+def time_onnx_models(onnx_files: Dict[str, str], inputs: np.ndarray, threads: int, repeats: int = 20
+                     ) -> Dict[str, Timing]:
+    """Times ONNX models on the same input in interleaved rounds in ONNX Runtime's CPU provider.
+
+    Spinning is off: an ONNX Runtime session's threads otherwise spin after
+    each run and slow whatever is timed next (docs/performance.md).
+    """
+    calls = {}
+    for name, path in onnx_files.items():
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry('session.intra_op.allow_spinning', '0')
+        session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+        feed = {session.get_inputs()[0].name: inputs}
+        calls[name] = lambda session=session, feed=feed: session.run(None, feed)
+    seconds = time_interleaved(calls, torch.device('cpu'), warmup=3, repeats=repeats)
+    return {name: Timing.from_seconds(values) for name, values in seconds.items()}

@@ -1,0 +1,130 @@
+"""INT8 ONNX models: ONNX Runtime's static quantization, calibrated on images of the model config's dataset.
+
+The deploy configs ``configs/deploy/*_onnxruntime-int8_*.py`` say
+``backend_config.precision='int8'`` and hold the quantization settings in
+``backend_config.quantization``. :func:`quantize_onnx` quantizes the fp32
+export with ``onnxruntime.quantization.quantize_static`` (QDQ nodes, INT8
+weights per output channel, activation ranges measured on the calibration
+images) into ``end2end_int8.onnx`` beside it. Calibration images come from
+the model config's validation dataset, as mmdeploy's own INT8 calibration
+takes them, through the same preprocessing as the export
+(``task_processor.create_input``). Quantization changes the outputs, so its
+effect is measured as the metric of the config's test set
+(:mod:`mobileone_mm.deploy.evaluate`), never assumed.
+"""
+import copy
+import os
+import os.path as osp
+from typing import Dict, Iterator, List, Optional
+
+import numpy as np
+import torch.nn as nn
+from mmdeploy.apis import build_task_processor
+from mmdeploy.utils import get_input_shape
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+INT8_SUFFIX = '_int8'
+CALIBRATION_METHODS = {'minmax': CalibrationMethod.MinMax, 'entropy': CalibrationMethod.Entropy,
+                       'percentile': CalibrationMethod.Percentile}
+
+
+class CalibrationError(ValueError):
+    """Raised for a calibration set that cannot calibrate the model."""
+
+
+def quantization_settings(deploy_cfg: Config) -> Optional[dict]:
+    """The deploy config's ``backend_config.quantization`` when its precision is ``'int8'``, else None.
+
+    Raises:
+        ValueError: For a precision other than fp32 or int8, or an unknown calibration method.
+        CalibrationError: For a number of calibration images below 1.
+    """
+    backend_config = deploy_cfg.get('backend_config', {})
+    precision = backend_config.get('precision', 'fp32')
+    if precision not in ('fp32', 'int8'):
+        raise ValueError(f"backend_config.precision {precision!r} is not one of ['fp32', 'int8']")
+    if precision == 'fp32':
+        return None
+    settings = dict(dict(num_images=64, per_channel=True, method='minmax'), **backend_config.get('quantization', {}))
+    if not isinstance(settings['num_images'], int) or settings['num_images'] < 1:
+        raise CalibrationError(f'the number of calibration images must be an int >= 1, not {settings["num_images"]!r}')
+    if settings['method'] not in CALIBRATION_METHODS:
+        raise ValueError(f'quantization method {settings["method"]!r} is not one of {list(CALIBRATION_METHODS)}')
+    return settings
+
+
+def int8_path(onnx_file: str) -> str:
+    """``DIR/end2end.onnx`` -> ``DIR/end2end_int8.onnx``."""
+    stem, extension = osp.splitext(onnx_file)
+    return f'{stem}{INT8_SUFFIX}{extension}'
+
+
+def calibration_inputs(deploy_cfg: Config, model_cfg: Config, model: nn.Module, num_images: int,
+                       device: str = 'cpu') -> List[np.ndarray]:
+    """The network inputs of the first ``num_images`` images of the model config's validation dataset.
+
+    Each goes through the export's preprocessing (mmdeploy's test pipeline for
+    the deploy config's input shape, then ``model.data_preprocessor``), one
+    image per array, as the exported graph receives it.
+
+    Raises:
+        CalibrationError: If the config has no validation dataset or an empty one.
+    """
+    dataloader = model_cfg.get('val_dataloader') or model_cfg.get('test_dataloader')
+    if not dataloader:
+        raise CalibrationError('the model config has no val_dataloader (or test_dataloader) to calibrate with')
+    with DefaultScope.overwrite_default_scope(model_cfg.default_scope):
+        task_processor = build_task_processor(model_cfg, deploy_cfg, device)
+        dataset_cfg = copy.deepcopy(dataloader.dataset)
+        if 'dataset' not in dataset_cfg and 'datasets' not in dataset_cfg:  # not a wrapper: mmengine's BaseDataset
+            dataset_cfg.serialize_data = False  # which fails on an empty dataset when it serializes it
+        dataset = task_processor.build_dataset(dataset_cfg)
+        if len(dataset) == 0:
+            raise CalibrationError(f'the calibration dataset of the model config ({type(dataset).__name__}) is empty')
+        inputs = []
+        for index in range(min(num_images, len(dataset))):
+            image = dataset.get_data_info(index)['img_path']
+            data, _ = task_processor.create_input(image, get_input_shape(deploy_cfg))
+            inputs.append(model.data_preprocessor(data, False)['inputs'].cpu().numpy())
+    return inputs
+
+
+class ArrayReader(CalibrationDataReader):
+    """Feeds arrays to ONNX Runtime's calibrator under the graph's input name."""
+
+    def __init__(self, input_name: str, arrays: List[np.ndarray]) -> None:
+        self.feeds: Iterator[Dict[str, np.ndarray]] = iter([{input_name: array} for array in arrays])
+
+    def get_next(self) -> Optional[Dict[str, np.ndarray]]:
+        return next(self.feeds, None)
+
+
+def quantize_onnx(onnx_file: str, inputs: List[np.ndarray], settings: dict, input_name: str = 'input') -> str:
+    """Quantizes ``onnx_file`` statically to INT8 (QDQ) into :func:`int8_path` of it.
+
+    Args:
+        onnx_file (str): The fp32 ONNX model.
+        inputs (list[np.ndarray]): Calibration inputs, e.g. from :func:`calibration_inputs`.
+        settings (dict): :func:`quantization_settings`: ``per_channel`` (bool)
+            and ``method`` (``'minmax'``, ``'entropy'`` or ``'percentile'``).
+        input_name (str): The graph's input. Defaults to 'input', mmdeploy's name.
+
+    Returns:
+        str: The INT8 model's path; it is written only when quantization succeeds.
+    """
+    output = int8_path(onnx_file)
+    prepared, partial = f'{output}.prepared.onnx', f'{output}.partial.onnx'
+    try:
+        quant_pre_process(onnx_file, prepared)  # shape inference and graph optimization, as ONNX Runtime advises
+        quantize_static(prepared, partial, ArrayReader(input_name, inputs), quant_format=QuantFormat.QDQ,
+                        per_channel=settings['per_channel'], activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, calibrate_method=CALIBRATION_METHODS[settings['method']])
+        os.replace(partial, output)
+    finally:
+        for leftover in (prepared, partial):
+            if osp.exists(leftover):
+                os.remove(leftover)
+    return output

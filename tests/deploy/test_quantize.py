@@ -1,0 +1,126 @@
+"""INT8 deployment: static quantization calibrated on the config's images, and its metric beside fp32's."""
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from mmengine.config import Config
+from task_checkpoints import aim_retinanet_detections_, calibrate_batch_norm_
+
+from mobileone_mm.deploy.quantize import CalibrationError, calibration_inputs, int8_path, quantization_settings
+from mobileone_mm.deploy.task_models import build_model, example_inputs, load_model_config
+from mobileone_mm.testing.demo_data import generate_demo_data
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = {'classification': ('configs/demo/mobileone_s0_demo.py', 'accuracy/top1', 'imagenet/val/circle/val_00000.png'),
+        'detection': ('configs/demo/retinanet_mobileone_s0_demo.py', 'coco/bbox_mAP', 'coco/val2017/000000.jpg'),
+        'segmentation': ('configs/demo/deeplabv3_mobileone_s1_d8_voc12aug_demo.py', 'mIoU',
+                         'VOCdevkit/VOC2012/JPEGImages/demo_aug_00000.jpg')}
+
+
+@pytest.fixture(scope='module')
+def demo_dir(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp('int8')
+    generate_demo_data(str(directory / 'data/demo'), scale=0.1)
+    return directory
+
+
+def int8_config(task: str) -> str:
+    return str(ROOT / f'configs/deploy/{task}_onnxruntime-int8_dynamic.py')
+
+
+def initialised_checkpoint(config: str, path: Path, image: str) -> str:
+    """The config's model with random weights, its BN statistics measured on demo scenes, a few boxes on ``image``."""
+    model = build_model(load_model_config(config))
+    torch.manual_seed(0)
+    model.init_weights()
+    calibrate_batch_norm_(model, example_inputs(model, 128, num_images=8, seed=1))
+    if 'retinanet' in config:
+        aim_retinanet_detections_(model, image)
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
+    return str(path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('task', list(DEMO))
+def test_int8_deploy_writes_a_quantized_model_and_prints_its_metric_beside_fp32(task, demo_dir, monkeypatch, capsys,
+                                                                                run_tool):
+    monkeypatch.chdir(demo_dir)  # the demo configs read data/demo/...
+    config, metric, image = (str(ROOT / DEMO[task][0]), *DEMO[task][1:])
+    checkpoint = initialised_checkpoint(config, demo_dir / f'{task}.pth', f'data/demo/{image}')
+    work_dir = demo_dir / f'{task}_int8'
+    run_tool('deploy', int8_config(task), config, checkpoint, f'data/demo/{image}', '--work-dir', str(work_dir),
+             '--calib-images', '4')
+    printed = capsys.readouterr().out
+    print(printed)
+    assert re.search(rf'quantized {work_dir}/end2end_int8.onnx \(calibrated on [34] images\)', printed)
+    table = [line for line in printed.splitlines() if line.startswith('| ')]
+    assert table[0].startswith(f'| model | {metric} |')
+    assert [line.split(' | ')[0] for line in table[1:]] == ['| PyTorch fp32', '| ONNX Runtime fp32',
+                                                             '| ONNX Runtime INT8']
+    operators = {node.op_type for node in onnx.load(str(work_dir / 'end2end_int8.onnx')).graph.node}
+    assert {'QuantizeLinear', 'DequantizeLinear'} <= operators
+    assert not list(work_dir.glob('*.partial.onnx')) and not list(work_dir.glob('*.prepared.onnx'))
+
+
+@pytest.mark.slow
+def test_int8_classifier_follows_the_fp32_one_on_its_calibration_images(demo_dir, monkeypatch, run_tool):
+    monkeypatch.chdir(demo_dir)
+    config = str(ROOT / DEMO['classification'][0])
+    checkpoint = initialised_checkpoint(config, demo_dir / 'close.pth', f'data/demo/{DEMO["classification"][2]}')
+    work_dir = demo_dir / 'close'
+    run_tool('deploy', int8_config('classification'), config, checkpoint,
+             f'data/demo/{DEMO["classification"][2]}', '--work-dir', str(work_dir), '--calib-images', '8')
+    deploy_cfg, model_cfg = Config.fromfile(int8_config('classification')), load_model_config(config)
+    inputs = calibration_inputs(deploy_cfg, model_cfg, build_model(model_cfg), 8)
+    fp32, int8 = (ort.InferenceSession(str(work_dir / name), providers=['CPUExecutionProvider'])
+                  for name in ('end2end.onnx', 'end2end_int8.onnx'))
+    expected, actual = (np.concatenate([session.run(None, {'input': array})[0] for array in inputs])
+                        for session in (fp32, int8))
+    cosine = (expected * actual).sum(1) / np.linalg.norm(expected, axis=1) / np.linalg.norm(actual, axis=1)
+    assert cosine.min() > 0.99
+
+
+@pytest.mark.parametrize('backend_config, message', [
+    (dict(precision='fp16'), r"backend_config.precision 'fp16' is not one of \['fp32', 'int8'\]"),
+    (dict(precision='int8', quantization=dict(num_images=0)), 'calibration images must be an int >= 1, not 0'),
+    (dict(precision='int8', quantization=dict(method='kl')), "quantization method 'kl' is not one of"),
+])
+def test_quantization_settings_refuse_bad_values(backend_config, message):
+    with pytest.raises(ValueError, match=message):
+        quantization_settings(Config(dict(backend_config=dict(type='onnxruntime', **backend_config))))
+
+
+def test_quantization_settings_are_none_for_fp32_and_the_defaults_fill_in():
+    assert quantization_settings(Config(dict(backend_config=dict(type='onnxruntime')))) is None
+    settings = quantization_settings(Config.fromfile(int8_config('detection')))
+    assert settings == dict(num_images=64, per_channel=True, method='minmax')
+    assert int8_path('work/end2end.onnx') == 'work/end2end_int8.onnx'
+
+
+def test_calibration_refuses_an_empty_dataset_or_none(demo_dir, monkeypatch):
+    monkeypatch.chdir(demo_dir)
+    empty = demo_dir / 'empty.json'
+    empty.write_text(json.dumps(dict(images=[], annotations=[], categories=[dict(id=1, name='circle')])))
+    deploy_cfg = Config.fromfile(int8_config('detection'))
+    model_cfg = load_model_config(str(ROOT / DEMO['detection'][0]), {'val_dataloader.dataset.ann_file': str(empty)})
+    model = build_model(model_cfg)
+    with pytest.raises(CalibrationError, match='the calibration dataset of the model config .* is empty'):
+        calibration_inputs(deploy_cfg, model_cfg, model, 4)
+    model_cfg.val_dataloader = model_cfg.test_dataloader = None
+    with pytest.raises(CalibrationError, match='has no val_dataloader'):
+        calibration_inputs(deploy_cfg, model_cfg, model, 4)
+
+
+def test_tool_refuses_a_calibration_count_below_one_before_exporting(demo_dir, monkeypatch, run_tool):
+    monkeypatch.chdir(demo_dir)
+    config = str(ROOT / DEMO['classification'][0])
+    work_dir = demo_dir / 'refused'
+    with pytest.raises(SystemExit, match='^error: the number of calibration images must be an int >= 1, not 0'):
+        run_tool('deploy', int8_config('classification'), config, initialised_checkpoint(config, demo_dir / 'r.pth', 'unused'),
+                 f'data/demo/{DEMO["classification"][2]}', '--work-dir', str(work_dir), '--calib-images', '0')
+    assert not work_dir.exists()
