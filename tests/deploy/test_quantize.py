@@ -119,8 +119,9 @@ def test_calibration_refuses_an_empty_dataset_or_none(demo_dir, monkeypatch):
 def test_tool_refuses_a_calibration_count_below_one_before_exporting(demo_dir, monkeypatch, run_tool):
     monkeypatch.chdir(demo_dir)
     config = str(ROOT / DEMO['classification'][0])
-    work_dir = demo_dir / 'refused'
+    work_dir, image = demo_dir / 'refused', f'data/demo/{DEMO["classification"][2]}'
+    checkpoint = initialised_checkpoint(config, demo_dir / 'r.pth', image)
     with pytest.raises(SystemExit, match='^error: the number of calibration images must be an int >= 1, not 0'):
-        run_tool('deploy', int8_config('classification'), config, initialised_checkpoint(config, demo_dir / 'r.pth', 'unused'),
-                 f'data/demo/{DEMO["classification"][2]}', '--work-dir', str(work_dir), '--calib-images', '0')
+        run_tool('deploy', int8_config('classification'), config, checkpoint, image, '--work-dir', str(work_dir),
+                 '--calib-images', '0')
     assert not work_dir.exists()
