@@ -11,18 +11,25 @@ import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
+import mmcv
 import numpy as np
 import onnxruntime as ort
 import torch
 from mmdeploy.apis import build_task_processor
+from mmdeploy.codebase.base.runner import DeployTestRunner
 from mmengine.config import Config
+from mmengine.evaluator import Evaluator
 from mmengine.registry import DefaultScope
+from mmengine.runner import Runner
 
 from ..benchmark.timing import Timing, time_interleaved
 from ..engine.runner import build_runner, configure_testing
 from ..utils.logging import quiet_mmengine_logger
 from .task_models import read_fitting_checkpoint
 
+# What the SDK's prediction fills in of the dataloader's data samples, by mmdeploy task.
+PREDICTION_FIELDS = {'Classification': ('pred_label', 'pred_top1_score'), 'ObjectDetection': ('pred_instances', ),
+                     'Segmentation': ('pred_sem_seg', )}
 # The metric each framework's configs evaluate first, for the one-line tables.
 MAIN_METRIC = {'mmpretrain': 'accuracy/top1', 'mmdet': 'coco/bbox_mAP', 'mmseg': 'mIoU'}
 
@@ -42,20 +49,24 @@ class PrecisionRow:
 
 
 def compare_precisions(deploy_cfg: Config, model_cfg: Config, checkpoint: str, fp32_file: str, int8_file: str,
-                       timing_input: np.ndarray, work_dir: str, threads: int, device: str = 'cpu'
-                       ) -> List[PrecisionRow]:
+                       timing_input: np.ndarray, work_dir: str, threads: int, device: str = 'cpu',
+                       with_sdk: bool = False) -> List[PrecisionRow]:
     """The checkpoint in PyTorch, its fp32 export and its INT8 model: metrics on the test set, latencies.
 
-    The two ONNX models are timed in the same run, interleaved, on ``timing_input``.
+    The two ONNX models are timed in the same run, interleaved, on
+    ``timing_input``; with ``with_sdk`` the SDK's files in the fp32 model's
+    folder are evaluated too (:func:`evaluate_sdk`).
     """
     latency = time_onnx_models({'fp32': fp32_file, 'int8': int8_file}, timing_input, threads)
+    sdk = [PrecisionRow('mmdeploy SDK fp32', evaluate_sdk(osp.dirname(fp32_file), model_cfg,
+                                                         deploy_cfg.codebase_config.task, device))] if with_sdk else []
     return [
         PrecisionRow('PyTorch fp32', evaluate_pytorch(model_cfg, checkpoint, osp.join(work_dir, 'test_pytorch'))),
         PrecisionRow('ONNX Runtime fp32', evaluate_backend(deploy_cfg, model_cfg, [fp32_file],
                                                            osp.join(work_dir, 'test_fp32'), device), latency['fp32']),
         PrecisionRow('ONNX Runtime INT8', evaluate_backend(deploy_cfg, model_cfg, [int8_file],
                                                            osp.join(work_dir, 'test_int8'), device), latency['int8']),
-    ]
+    ] + sdk
 
 
 def evaluate_pytorch(model_cfg: Config, checkpoint: str, work_dir: str) -> Dict[str, float]:
@@ -70,14 +81,42 @@ def evaluate_pytorch(model_cfg: Config, checkpoint: str, work_dir: str) -> Dict[
 
 def evaluate_backend(deploy_cfg: Config, model_cfg: Config, backend_files: List[str], work_dir: str,
                      device: str = 'cpu') -> Dict[str, float]:
-    """An exported model's metrics on the config's test set, as mmdeploy's ``tools/test.py`` computes them."""
+    """An exported model's metrics on the config's test set, as mmdeploy's ``tools/test.py`` computes them.
+
+    mmdeploy's own test runner, built as its ``build_test_runner`` builds it, but logging warnings only.
+    """
     with DefaultScope.overwrite_default_scope(model_cfg.default_scope):
-        task_processor = build_task_processor(quiet(model_cfg), deploy_cfg, device)
+        task_processor = build_task_processor(model_cfg, deploy_cfg, device)
         model = task_processor.build_backend_model(
             backend_files, data_preprocessor_updater=task_processor.update_data_preprocessor)
-        runner = task_processor.build_test_runner(model, work_dir)
+        runner = DeployTestRunner(model=model, work_dir=work_dir, device=device, log_level='WARNING',
+                                  default_hooks=model_cfg.default_hooks, default_scope=model_cfg.default_scope,
+                                  test_dataloader=task_processor.build_dataloader(model_cfg.test_dataloader),
+                                  test_cfg=model_cfg.test_cfg, test_evaluator=model_cfg.test_evaluator)
         with quiet_mmengine_logger():
             return runner.test()
+
+
+def evaluate_sdk(model_dir: str, model_cfg: Config, task: str, device: str = 'cpu') -> Dict[str, float]:
+    """The SDK's metrics on the config's test set: each image read from disk, predicted at its original size.
+
+    The SDK preprocesses and postprocesses itself (:class:`~mobileone_mm.deploy.sdk.SDKModel`); the config's
+    dataloader supplies only the image paths and the ground truth its evaluator compares with.
+    """
+    from .sdk import SDKModel  # mmdeploy_runtime loads its ONNX Runtime: only when asked for
+    sdk = SDKModel(model_dir, task, device)
+    with DefaultScope.overwrite_default_scope(model_cfg.default_scope), quiet_mmengine_logger():
+        dataloader = Runner.build_dataloader(copy.deepcopy(model_cfg.test_dataloader))
+        evaluator = Evaluator(copy.deepcopy(model_cfg.test_evaluator))
+        evaluator.dataset_meta = dataloader.dataset.metainfo
+        for batch in dataloader:
+            samples = batch['data_samples']
+            for sample in samples:
+                predicted = sdk(mmcv.imread(sample.img_path))
+                for key in PREDICTION_FIELDS[task]:
+                    setattr(sample, key, getattr(predicted, key))
+            evaluator.process(data_samples=samples, data_batch=batch)
+        return evaluator.evaluate(len(dataloader.dataset))
 
 
 def quiet(model_cfg: Config) -> Config:

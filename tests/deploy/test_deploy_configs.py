@@ -28,3 +28,15 @@ def test_deploy_configs_are_mmdeploys_for_onnx_runtime(name):
     assert cfg.onnx_config.save_file == 'end2end.onnx' and cfg.onnx_config.opset_version == 11
     assert cfg.onnx_config.input_shape == input_shape
     assert cfg.onnx_config.get('dynamic_axes') == dynamic_axes
+
+
+@pytest.mark.parametrize('task', ['classification', 'detection', 'segmentation'])
+def test_int8_deploy_configs_are_the_dynamic_ones_with_int8_at_opset_13(task):
+    """Per-channel DequantizeLinear needs opset 13; the rest is the fp32 dynamic config's."""
+    int8 = Config.fromfile(str(ROOT / 'configs/deploy' / f'{task}_onnxruntime-int8_dynamic.py'))
+    fp32 = Config.fromfile(str(ROOT / 'configs/deploy' / f'{task}_onnxruntime_dynamic.py'))
+    assert int8.backend_config == dict(type='onnxruntime', precision='int8',
+                                       quantization=dict(num_images=64, per_channel=True, method='minmax'))
+    assert int8.onnx_config.opset_version == 13
+    assert {**int8.onnx_config, 'opset_version': 11} == dict(fp32.onnx_config)
+    assert int8.codebase_config == fp32.codebase_config

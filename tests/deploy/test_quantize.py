@@ -47,21 +47,21 @@ def initialised_checkpoint(config: str, path: Path, image: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize('task', list(DEMO))
-def test_int8_deploy_writes_a_quantized_model_and_prints_its_metric_beside_fp32(task, demo_dir, monkeypatch, capsys,
+def test_int8_deploy_writes_a_quantized_model_and_prints_its_metric_beside_fp32_and_the_sdks(task, demo_dir, monkeypatch, capsys,
                                                                                 run_tool):
     monkeypatch.chdir(demo_dir)  # the demo configs read data/demo/...
     config, metric, image = (str(ROOT / DEMO[task][0]), *DEMO[task][1:])
     checkpoint = initialised_checkpoint(config, demo_dir / f'{task}.pth', f'data/demo/{image}')
     work_dir = demo_dir / f'{task}_int8'
     run_tool('deploy', int8_config(task), config, checkpoint, f'data/demo/{image}', '--work-dir', str(work_dir),
-             '--calib-images', '4')
+             '--calib-images', '4', '--dump-info')
     printed = capsys.readouterr().out
     print(printed)
     assert re.search(rf'quantized {work_dir}/end2end_int8.onnx \(calibrated on [34] images\)', printed)
     table = [line for line in printed.splitlines() if line.startswith('| ')]
     assert table[0].startswith(f'| model | {metric} |')
-    assert [line.split(' | ')[0] for line in table[1:]] == ['| PyTorch fp32', '| ONNX Runtime fp32',
-                                                             '| ONNX Runtime INT8']
+    assert [line.split(' | ')[0] for line in table[2:]] == ['| PyTorch fp32', '| ONNX Runtime fp32',
+                                                             '| ONNX Runtime INT8', '| mmdeploy SDK fp32']
     operators = {node.op_type for node in onnx.load(str(work_dir / 'end2end_int8.onnx')).graph.node}
     assert {'QuantizeLinear', 'DequantizeLinear'} <= operators
     assert not list(work_dir.glob('*.partial.onnx')) and not list(work_dir.glob('*.prepared.onnx'))
