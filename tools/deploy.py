@@ -78,7 +78,7 @@ def main() -> None:
         model_cfg = load_model_config(args.model_cfg, args.cfg_options)
         timing_input = timing_batch(result.calibration_inputs, args.timing_batch)
         rows = compare_precisions(deploy_cfg, model_cfg, args.checkpoint, result.backend_files[0], result.int8_file,
-                                  timing_input, args.work_dir, args.threads, args.device)
+                                  timing_input, args.work_dir, args.threads, args.device, with_sdk=args.dump_info)
         print_precision_table(rows, MAIN_METRIC[model_cfg.default_scope], timing_input.shape, args.threads)
 
 
