@@ -12,7 +12,8 @@ from mmengine.model import BaseModule, ModuleList, Sequential
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .fusion import KernelBias, fuse_conv_bn, identity_kernel, pad_to_kernel_size
-from .merged_training import can_merge, merged_branches_forward, merging_pays_off, scale_and_identity_forward
+from .merged_training import (MEASURED_DEVICES, can_merge, merged_branches_forward, merging_pays_off,
+                              scale_and_identity_forward)
 from .se_layer import SELayer
 
 
@@ -57,8 +58,9 @@ class MobileOneBlock(BaseModule):
             work (:func:`merging_pays_off`): the same outputs, gradients and
             running statistics as the branch-by-branch sum, in less time;
             likewise the scale and identity branches of depthwise blocks. It
-            applies to plain convs and batch norms, not SyncBN or autocast,
-            which train branch by branch. Defaults to True.
+            applies to plain convs and batch norms on the CPU, where it was
+            measured faster; SyncBN, autocast and CUDA (not measured yet)
+            train branch by branch. Defaults to True.
         init_cfg (dict, optional): Initialization config. Defaults to None.
     """
 
@@ -189,6 +191,7 @@ class MobileOneBlock(BaseModule):
         """Whether :meth:`scale_and_identity` computes the two branches as one per-channel affine map."""
         return (self.merged_training and self.training and not self.deploy and self.branch_norm is not None
                 and self.branch_scale is not None and self.is_depthwise
+                and self.branch_norm.weight.device.type in MEASURED_DEVICES
                 and can_merge([self.branch_scale.conv], [self.branch_scale.norm, self.branch_norm]))
 
     def trains_merged(self, x: torch.Tensor) -> bool:
@@ -197,7 +200,7 @@ class MobileOneBlock(BaseModule):
             return False
         num_convs = self.num_conv_branches + (self.branch_scale is not None)
         return (merging_pays_off(self.in_channels, self.out_channels, self.kernel_size, self.stride, self.groups,
-                                 num_convs, x.shape[-2] * x.shape[-1]) and self._can_merge())
+                                 num_convs, x.shape[-2] * x.shape[-1], x.device) and self._can_merge())
 
     def _can_merge(self) -> bool:
         conv_bns = [*self.branch_conv_list, *([] if self.branch_scale is None else [self.branch_scale])]

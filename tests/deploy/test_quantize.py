@@ -47,8 +47,8 @@ def initialised_checkpoint(config: str, path: Path, image: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize('task', list(DEMO))
-def test_int8_deploy_writes_a_quantized_model_and_prints_its_metric_beside_fp32_and_the_sdks(task, demo_dir, monkeypatch, capsys,
-                                                                                run_tool):
+def test_int8_deploy_writes_a_quantized_model_and_prints_its_metric_beside_fp32_and_the_sdks(
+        task, demo_dir, monkeypatch, capsys, run_tool):
     monkeypatch.chdir(demo_dir)  # the demo configs read data/demo/...
     config, metric, image = (str(ROOT / DEMO[task][0]), *DEMO[task][1:])
     checkpoint = initialised_checkpoint(config, demo_dir / f'{task}.pth', f'data/demo/{image}')

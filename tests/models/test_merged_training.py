@@ -244,6 +244,15 @@ def test_blocks_merge_where_it_is_faster():
     assert not s0.eval().stage1[1].trains_merged(map56)
 
 
+def test_blocks_train_branch_by_branch_on_devices_where_merging_was_not_measured():
+    """CUDA until measured there: its inputs are stood in for by the meta device, which has no measurement either."""
+    s0 = MobileOne('s0').train()
+    assert s0.stage1[1].trains_merged(torch.zeros(1, 1, 56, 56))
+    assert not s0.stage1[1].trains_merged(torch.zeros(1, 1, 56, 56, device='meta'))
+    assert s0.stage2[2].trains_scale_and_identity_as_one()
+    assert not s0.to('meta').stage2[2].trains_scale_and_identity_as_one()
+
+
 @pytest.mark.parametrize('block_args', [dict(kernel_size=1, num_convs=4), dict(kernel_size=3, num_convs=1, groups=8)],
                          ids=['1x1', 'depthwise'])
 @pytest.mark.parametrize('case', ['syncbn', 'eval', 'autocast'])

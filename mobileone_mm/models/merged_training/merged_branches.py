@@ -46,11 +46,16 @@ def can_merge(convs: Sequence[nn.Module], norms: Sequence[nn.Module]) -> bool:
 # while on 14x14 maps and with one branch (S1-S4) the branch form is faster.
 DEPTHWISE_MIN_POSITIONS = 28 * 28
 DEPTHWISE_MIN_CONVS = 3
+# Devices where the merged form was measured faster (docs/performance.md). Elsewhere (CUDA: never measured, no GPU
+# here) blocks train branch by branch until a measurement there says otherwise.
+MEASURED_DEVICES = ('cpu', )
 
 
 def merging_pays_off(in_channels: int, out_channels: int, kernel_size: int, stride: int, groups: int,
-                     num_convs: int, positions: int) -> bool:
+                     num_convs: int, positions: int, device: torch.device) -> bool:
     """Whether the merged form is expected to be faster than the branch form.
+
+    Only on :data:`MEASURED_DEVICES`; there:
 
     A stride-1 depthwise block (``groups == C_in == C_out``) merges with at
     least :data:`DEPTHWISE_MIN_CONVS` conv branches on maps of at least
@@ -67,7 +72,10 @@ def merging_pays_off(in_channels: int, out_channels: int, kernel_size: int, stri
         in_channels, out_channels, kernel_size, stride, groups (int): The block's geometry.
         num_convs (int): ``J``, conv branches including the scale branch.
         positions (int): Input positions per image, H * W.
+        device (torch.device): Where the block trains.
     """
+    if device.type not in MEASURED_DEVICES:
+        return False
     if groups == in_channels == out_channels and stride == 1 and kernel_size > 1:
         return num_convs >= DEPTHWISE_MIN_CONVS and positions >= DEPTHWISE_MIN_POSITIONS
     return in_channels // groups * kernel_size**2 < (num_convs - 1) * (out_channels // groups)
