@@ -107,7 +107,8 @@ def test_deploy_tool_fails_when_onnx_runtime_disagrees(monkeypatch, tmp_path, ca
     result = DeployResult([str(tmp_path / 'end2end.onnx')], 43, disagreement, None, None)
     monkeypatch.setattr('mobileone_mm.deploy.export.deploy', lambda *args: result)
     with pytest.raises(SystemExit, match='FAILED: the ONNX model does not reproduce the PyTorch model'):
-        run_tool('deploy', 'deploy_cfg.py', 'model_cfg.py', 'model.pth', 'image.jpg', '--work-dir', str(tmp_path))
+        run_tool('deploy', str(ROOT / 'configs/deploy/classification_onnxruntime_static.py'), 'model_cfg.py',
+                 'model.pth', 'image.jpg', '--work-dir', str(tmp_path))
     assert disagreement.summary in capsys.readouterr().out
 
 
