@@ -37,7 +37,22 @@ def onnx_session(model: nn.Module, inputs: torch.Tensor, directory: str, threads
     dynamic_axes = {'input': {0: 'batch'}} if dynamic_batch else None
     torch.onnx.export(TensorOutputs(model), (inputs, ), path, dynamo=False, opset_version=11, input_names=['input'],
                       dynamic_axes=dynamic_axes)
+    return open_session(path, threads)
+
+
+def open_session(path: str, threads: int, spinning: bool = True) -> ort.InferenceSession:
+    """An ONNX file in ONNX Runtime's CPU provider with ``threads`` intra-op threads.
+
+    Args:
+        path (str): The ``.onnx`` file.
+        threads (int): ONNX Runtime's intra-op threads.
+        spinning (bool): Whether its threads spin after each run, ONNX
+            Runtime's default; spinning slows whatever is timed next in the
+            process (docs/performance.md). Defaults to True.
+    """
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    if not spinning:
+        options.add_session_config_entry('session.intra_op.allow_spinning', '0')
     return ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])

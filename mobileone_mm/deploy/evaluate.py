@@ -13,7 +13,6 @@ from typing import Dict, List, Optional
 
 import mmcv
 import numpy as np
-import onnxruntime as ort
 import torch
 from mmdeploy.apis import build_task_processor
 from mmdeploy.codebase.base.runner import DeployTestRunner
@@ -22,6 +21,7 @@ from mmengine.evaluator import Evaluator
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
+from ..benchmark.ort_sessions import open_session
 from ..benchmark.timing import Timing, time_interleaved
 from ..engine.runner import build_runner, configure_testing
 from ..utils.logging import quiet_mmengine_logger
@@ -135,11 +135,7 @@ def time_onnx_models(onnx_files: Dict[str, str], inputs: np.ndarray, threads: in
     """
     calls = {}
     for name, path in onnx_files.items():
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry('session.intra_op.allow_spinning', '0')
-        session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+        session = open_session(path, threads, spinning=False)
         feed = {session.get_inputs()[0].name: inputs}
         calls[name] = lambda session=session, feed=feed: session.run(None, feed)
     seconds = time_interleaved(calls, torch.device('cpu'), warmup=3, repeats=repeats)
