@@ -6,10 +6,20 @@ from typing import Callable
 import pytest
 import torch
 
+from mobileone_mm.testing.demo_data import generate_demo_data
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Random-init MobileOne in eval mode can produce denormals, which make CPU convs ~100x slower.
 torch.set_flush_denormal(True)
+
+
+@pytest.fixture(scope='session')
+def demo_dir(tmp_path_factory) -> Path:
+    """A folder holding a small copy of the demo data under ``data/demo`` (the demo configs read it from there)."""
+    directory = tmp_path_factory.mktemp('demo')
+    generate_demo_data(str(directory / 'data/demo'), scale=0.1)
+    return directory
 
 
 @pytest.fixture

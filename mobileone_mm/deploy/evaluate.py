@@ -27,9 +27,6 @@ from ..engine.runner import build_runner, configure_testing
 from ..utils.logging import quiet_mmengine_logger
 from .task_models import read_fitting_checkpoint
 
-# What the SDK's prediction fills in of the dataloader's data samples, by mmdeploy task.
-PREDICTION_FIELDS = {'Classification': ('pred_label', 'pred_top1_score'), 'ObjectDetection': ('pred_instances', ),
-                     'Segmentation': ('pred_sem_seg', )}
 # The metric each framework's configs evaluate first, for the one-line tables.
 MAIN_METRIC = {'mmpretrain': 'accuracy/top1', 'mmdet': 'coco/bbox_mAP', 'mmseg': 'mIoU'}
 
@@ -71,8 +68,8 @@ def compare_precisions(deploy_cfg: Config, model_cfg: Config, checkpoint: str, f
 
 def evaluate_pytorch(model_cfg: Config, checkpoint: str, work_dir: str) -> Dict[str, float]:
     """The checkpoint's metrics on the config's test set, as ``tools/test.py`` computes them."""
-    cfg = configure_testing(quiet(model_cfg), checkpoint)
-    cfg.work_dir = work_dir
+    cfg = configure_testing(copy.deepcopy(model_cfg), checkpoint)
+    cfg.work_dir, cfg.log_level = work_dir, 'WARNING'  # the caller prints the metrics
     runner = build_runner(cfg)
     read_fitting_checkpoint(runner.model, checkpoint)
     with quiet_mmengine_logger():  # the runner's: mmseg's metric logs a table of every class at INFO
@@ -103,7 +100,7 @@ def evaluate_sdk(model_dir: str, model_cfg: Config, task: str, device: str = 'cp
     The SDK preprocesses and postprocesses itself (:class:`~mobileone_mm.deploy.sdk.SDKModel`); the config's
     dataloader supplies only the image paths and the ground truth its evaluator compares with.
     """
-    from .sdk import SDKModel  # mmdeploy_runtime loads its ONNX Runtime: only when asked for
+    from .sdk import PREDICTION_FIELDS, SDKModel  # mmdeploy_runtime loads its ONNX Runtime: only when asked for
     sdk = SDKModel(model_dir, task, device)
     with DefaultScope.overwrite_default_scope(model_cfg.default_scope), quiet_mmengine_logger():
         dataloader = Runner.build_dataloader(copy.deepcopy(model_cfg.test_dataloader))
@@ -117,13 +114,6 @@ def evaluate_sdk(model_dir: str, model_cfg: Config, task: str, device: str = 'cp
                     setattr(sample, key, getattr(predicted, key))
             evaluator.process(data_samples=samples, data_batch=batch)
         return evaluator.evaluate(len(dataloader.dataset))
-
-
-def quiet(model_cfg: Config) -> Config:
-    """A copy of the config whose runner logs warnings only: the caller prints the metrics."""
-    cfg = copy.deepcopy(model_cfg)
-    cfg.log_level = 'WARNING'
-    return cfg
 
 
 def time_onnx_models(onnx_files: Dict[str, str], inputs: np.ndarray, threads: int, repeats: int = 20

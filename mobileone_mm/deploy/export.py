@@ -28,7 +28,7 @@ import os
 import os.path as osp
 import shutil
 from dataclasses import dataclass
-from typing import List, Optional, Union
+from typing import List, Optional, Tuple, Union
 
 import mmcv
 import numpy as np
@@ -45,7 +45,7 @@ from ..models import MobileOneBlock
 from ..utils.config import config_name
 from .agreement import AGREEMENT_BY_TASK, Agreement
 from .quantize import calibration_inputs, quantization_settings, quantize_onnx
-from .task_models import build_model, load_checkpoint_strictly, load_model_config
+from .task_models import build_checkpoint_model, load_model_config
 
 
 # mmdeploy's task for each framework, and the prefix of its deploy configs in configs/deploy/.
@@ -142,8 +142,7 @@ def deploy(deploy_cfg: Union[str, Config],
     model_cfg = load_model_config(model_cfg, cfg_options)
     check_deploy_config(deploy_cfg, model_cfg)
     quantization = quantization_settings(deploy_cfg)
-    reference = build_model(model_cfg, device)
-    load_checkpoint_strictly(reference, checkpoint)
+    reference = build_checkpoint_model(model_cfg, checkpoint, device)
     for path in {image, test_image or image}:
         check_image(path)
 
@@ -195,22 +194,41 @@ def check_backend_files(deploy_cfg: Config, model_cfg: Config, checkpoint: str, 
         DeployResult: As :func:`deploy` returns it.
     """
     task = check_deploy_config(deploy_cfg, model_cfg)
-    if reference is None:
-        reference = build_model(model_cfg, device)
-        load_checkpoint_strictly(reference, checkpoint)
+    reference = build_checkpoint_model(model_cfg, checkpoint, device) if reference is None else reference
     with DefaultScope.overwrite_default_scope(model_cfg.default_scope):
         task_processor = build_task_processor(model_cfg, deploy_cfg, device)
         num_fused_blocks = check_reparameterized(task_processor.build_pytorch_model(checkpoint))
         backend_model = task_processor.build_backend_model(
             backend_files, data_preprocessor_updater=task_processor.update_data_preprocessor)
-        data, _ = task_processor.create_input(image, get_input_shape(deploy_cfg))
-        data = reference.data_preprocessor(data, False)
-        if task == 'Segmentation':
-            at_network_resolution(data['data_samples'])
+        data, expected = pytorch_prediction(reference, task_processor, deploy_cfg, image,
+                                            at_network_size=task == 'Segmentation')
         with torch.no_grad():
-            expected = reference(data['inputs'], copy.deepcopy(data['data_samples']), mode='predict')[0]
             actual = backend_model(data['inputs'], copy.deepcopy(data['data_samples']), mode='predict')[0]
     return DeployResult(backend_files, num_fused_blocks, AGREEMENT_BY_TASK[task](expected, actual), expected, actual)
+
+
+def pytorch_prediction(reference: nn.Module, task_processor, deploy_cfg: Config, image: str,
+                       at_network_size: bool = False) -> Tuple[dict, BaseDataElement]:
+    """``reference``'s prediction on ``image``, preprocessed as mmdeploy prepares it for ``deploy_cfg``'s input shape.
+
+    Args:
+        reference (nn.Module): The checkpoint's model as the config builds it.
+        task_processor: mmdeploy's task processor of the model and deploy configs.
+        deploy_cfg (Config): The deploy config (its input shape, if static).
+        image (str): The image.
+        at_network_size (bool): Predict segmentations at the network's
+            output resolution (:func:`at_network_resolution`) instead of the
+            image's. Defaults to False.
+
+    Returns:
+        tuple[dict, BaseDataElement]: The preprocessed batch and the prediction.
+    """
+    data, _ = task_processor.create_input(image, get_input_shape(deploy_cfg))
+    data = reference.data_preprocessor(data, False)
+    if at_network_size:
+        at_network_resolution(data['data_samples'])
+    with torch.no_grad():
+        return data, reference(data['inputs'], copy.deepcopy(data['data_samples']), mode='predict')[0]
 
 
 def check_deploy_config(deploy_cfg: Config, model_cfg: Config) -> str:

@@ -27,7 +27,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 from mmdeploy.apis import build_task_processor
-from mmdeploy.utils import get_input_shape
 from mmdeploy_runtime import Classifier, Context, Device, Model, Pipeline, Segmentor
 from mmdet.structures import DetDataSample
 from mmengine.config import Config
@@ -37,11 +36,15 @@ from mmpretrain.structures import DataSample
 from mmseg.structures import SegDataSample
 
 from .agreement import Agreement, detection_agreement, segmentation_agreement, top1_agreement
-from .task_models import build_model, load_checkpoint_strictly
+from .export import pytorch_prediction
+from .task_models import build_checkpoint_model
 
-SDK_TASKS = ('Classification', 'ObjectDetection', 'Segmentation')
 SDK_AGREEMENT_BY_TASK = {'Classification': top1_agreement, 'ObjectDetection': detection_agreement,
                          'Segmentation': segmentation_agreement}
+SDK_TASKS = tuple(SDK_AGREEMENT_BY_TASK)
+# What an SDKModel prediction holds, by mmdeploy task (what the dataloader's data samples lack for the evaluator).
+PREDICTION_FIELDS = {'Classification': ('pred_label', 'pred_top1_score'), 'ObjectDetection': ('pred_instances', ),
+                     'Segmentation': ('pred_sem_seg', )}
 
 
 class SDKModel:
@@ -128,15 +131,10 @@ def check_sdk(model_dir: str, deploy_cfg: Config, model_cfg: Config, checkpoint:
         :mod:`mobileone_mm.deploy.agreement`.
     """
     task = deploy_cfg.codebase_config.task
-    if reference is None:
-        reference = build_model(model_cfg, device)
-        load_checkpoint_strictly(reference, checkpoint)
+    reference = build_checkpoint_model(model_cfg, checkpoint, device) if reference is None else reference
     with DefaultScope.overwrite_default_scope(model_cfg.default_scope):
-        task_processor = build_task_processor(model_cfg, deploy_cfg, device)
-        data, _ = task_processor.create_input(image, get_input_shape(deploy_cfg))
-        data = reference.data_preprocessor(data, False)
-        with torch.no_grad():
-            expected = reference(data['inputs'], data['data_samples'], mode='predict')[0]
+        _, expected = pytorch_prediction(reference, build_task_processor(model_cfg, deploy_cfg, device), deploy_cfg,
+                                         image)
     image = mmcv.imread(image)
     if task == 'ObjectDetection':
         clamp_as_the_sdk_does_(expected.pred_instances.bboxes, image.shape[:2])

@@ -54,6 +54,13 @@ def build_model(cfg: Config, device: str = 'cpu') -> nn.Module:
     return model
 
 
+def build_checkpoint_model(cfg: Config, checkpoint: str, device: str = 'cpu') -> nn.Module:
+    """:func:`build_model` with ``checkpoint`` loaded into it by :func:`load_checkpoint_strictly`."""
+    model = build_model(cfg, device)
+    load_checkpoint_strictly(model, checkpoint)
+    return model
+
+
 def load_checkpoint_strictly(model: nn.Module, checkpoint: str) -> Dict[str, Any]:
     """Loads ``checkpoint`` into ``model``, refusing any missing, unexpected or reshaped key.
 

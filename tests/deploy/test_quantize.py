@@ -13,20 +13,12 @@ from task_checkpoints import aim_retinanet_detections_, calibrate_batch_norm_
 
 from mobileone_mm.deploy.quantize import CalibrationError, calibration_inputs, int8_path, quantization_settings
 from mobileone_mm.deploy.task_models import build_model, example_inputs, load_model_config
-from mobileone_mm.testing.demo_data import generate_demo_data
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = {'classification': ('configs/demo/mobileone_s0_demo.py', 'accuracy/top1', 'imagenet/val/circle/val_00000.png'),
         'detection': ('configs/demo/retinanet_mobileone_s0_demo.py', 'coco/bbox_mAP', 'coco/val2017/000000.jpg'),
         'segmentation': ('configs/demo/deeplabv3_mobileone_s1_d8_voc12aug_demo.py', 'mIoU',
                          'VOCdevkit/VOC2012/JPEGImages/demo_aug_00000.jpg')}
-
-
-@pytest.fixture(scope='module')
-def demo_dir(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp('int8')
-    generate_demo_data(str(directory / 'data/demo'), scale=0.1)
-    return directory
 
 
 def int8_config(task: str) -> str:
@@ -71,8 +63,8 @@ def test_int8_deploy_writes_a_quantized_model_and_prints_its_metric_beside_fp32_
 def test_int8_classifier_follows_the_fp32_one_on_its_calibration_images(demo_dir, monkeypatch, run_tool):
     monkeypatch.chdir(demo_dir)
     config = str(ROOT / DEMO['classification'][0])
-    checkpoint = initialised_checkpoint(config, demo_dir / 'close.pth', f'data/demo/{DEMO["classification"][2]}')
-    work_dir = demo_dir / 'close'
+    checkpoint = initialised_checkpoint(config, demo_dir / 'int8_close.pth', f'data/demo/{DEMO["classification"][2]}')
+    work_dir = demo_dir / 'int8_close'
     run_tool('deploy', int8_config('classification'), config, checkpoint,
              f'data/demo/{DEMO["classification"][2]}', '--work-dir', str(work_dir), '--calib-images', '8')
     deploy_cfg, model_cfg = Config.fromfile(int8_config('classification')), load_model_config(config)
@@ -119,8 +111,8 @@ def test_calibration_refuses_an_empty_dataset_or_none(demo_dir, monkeypatch):
 def test_tool_refuses_a_calibration_count_below_one_before_exporting(demo_dir, monkeypatch, run_tool):
     monkeypatch.chdir(demo_dir)
     config = str(ROOT / DEMO['classification'][0])
-    work_dir, image = demo_dir / 'refused', f'data/demo/{DEMO["classification"][2]}'
-    checkpoint = initialised_checkpoint(config, demo_dir / 'r.pth', image)
+    work_dir, image = demo_dir / 'int8_refused', f'data/demo/{DEMO["classification"][2]}'
+    checkpoint = initialised_checkpoint(config, demo_dir / 'int8_refused.pth', image)
     with pytest.raises(SystemExit, match='^error: the number of calibration images must be an int >= 1, not 0'):
         run_tool('deploy', int8_config('classification'), config, checkpoint, image, '--work-dir', str(work_dir),
                  '--calib-images', '0')

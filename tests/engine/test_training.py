@@ -1,8 +1,8 @@
 """Training and testing through the tools on the embedded demo data: loss, metrics, resume, torchrun.
 
-The demo data is written once, small, into a temporary folder that the tests
-run in (the demo configs read ``data/demo/...`` relative to the working
-directory).
+The demo data is written once per session, small, into a temporary folder
+that the tests run in (``demo_dir`` of tests/conftest.py): the demo configs
+read ``data/demo/...`` relative to the working directory.
 """
 import json
 import os
@@ -19,7 +19,6 @@ from mmengine.runner import CheckpointLoader, find_latest_checkpoint
 from mobileone_mm.deploy.task_models import FUSED_FORM_KEY, build_model, load_model_config
 from mobileone_mm.compat.weights_only_checkpoint import CheckpointFileError
 from mobileone_mm.engine.runner import build_runner, checkpoint_to_resume, configure_training, load_config
-from mobileone_mm.testing.demo_data import generate_demo_data
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_CONFIGS = sorted(str(path) for path in (ROOT / 'configs/demo').glob('*.py'))
@@ -45,14 +44,6 @@ def load_offline(config: str, work_dir: str) -> Config:
     if isinstance(init_cfg, dict) and init_cfg.type == 'Pretrained':
         cfg.model.backbone.init_cfg = MOBILEONE_INIT
     return cfg
-
-
-@pytest.fixture(scope='module')
-def demo_dir(tmp_path_factory) -> Path:
-    """A folder holding a small copy of the demo data under ``data/demo``."""
-    directory = tmp_path_factory.mktemp('demo')
-    generate_demo_data(str(directory / 'data/demo'), scale=0.1)
-    return directory
 
 
 @pytest.fixture
