@@ -53,6 +53,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    if args.timing_batch < 1:  # before exporting; the upper bound is the number of calibration inputs
+        raise SystemExit(f'error: --timing-batch {args.timing_batch} must be at least 1')
     torch.set_flush_denormal(True)
     get_root_logger().setLevel(args.log_level)
     try:
@@ -85,7 +87,7 @@ def main() -> None:
 def timing_batch(inputs: List[np.ndarray], batch: int) -> np.ndarray:
     """The first ``batch`` calibration inputs as one batch."""
     shapes = {array.shape for array in inputs[:batch]}
-    if batch < 1 or batch > len(inputs) or len(shapes) > 1:
+    if batch > len(inputs) or len(shapes) > 1:
         raise SystemExit(f'error: --timing-batch {batch} needs as many calibration inputs of one shape; there are '
                          f'{len(inputs)} of shapes {sorted(shapes)}')
     return np.concatenate(inputs[:batch])
