@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 import torch
 from mmengine.config import Config
-from task_checkpoints import aim_retinanet_detections_, calibrate_batch_norm_
+from task_checkpoints import BACKBONE_INIT, aim_retinanet_detections_, calibrate_batch_norm_
 
 from mobileone_mm.deploy.quantize import CalibrationError, calibration_inputs, int8_path, quantization_settings
 from mobileone_mm.deploy.task_models import build_model, example_inputs, load_model_config
@@ -27,7 +27,9 @@ def int8_config(task: str) -> str:
 
 def initialised_checkpoint(config: str, path: Path, image: str) -> str:
     """The config's model with random weights, its BN statistics measured on demo scenes, a few boxes on ``image``."""
-    model = build_model(load_model_config(config))
+    cfg = load_model_config(config)
+    cfg.model.backbone.init_cfg = BACKBONE_INIT  # load_model_config drops it; unseeded default init otherwise
+    model = build_model(cfg)
     torch.manual_seed(0)
     model.init_weights()
     calibrate_batch_norm_(model, example_inputs(model, 128, num_images=8, seed=1))
