@@ -2,12 +2,15 @@
 
 For MobileOne s0..s4 (backbone only) at 224x224 it times the training form
 and the re-parameterized form of each implementation in PyTorch eager, this
-package's fused form in ONNX Runtime, and a training step, on the CPU and on
-CUDA when available; it measures an fp32 GEMM as the compute ceiling and counts
-the classifier's parameters and FLOPs against mmpretrain's published figures
-(``mobileone_mm/benchmark/``; tables and files: ``mobileone_mm/benchmark/report.py``). It prints the tables
-and writes ``latency.csv``, ``sizes.csv``, ``gemm.csv`` (``tasks.csv`` with ``--tasks``),
-``benchmark.json`` and ``latency_<device>_b<batch>.png`` into ``--out-dir``.
+package's fused form compiled (``torch.compile``), in bf16 where the processor
+has it, in ONNX Runtime fp32 and INT8, each with its error against fp32, and a
+training step, on the CPU and on CUDA when available; it times an fp32 GEMM
+alone as the compute ceiling, beside the processor's fp32 peak, prints the
+speed goals as ratios, and counts the classifier's parameters and FLOPs
+against mmpretrain's published figures (``mobileone_mm/benchmark/``). It
+prints the tables and writes ``latency.csv``, ``sizes.csv``, ``gemm.csv``,
+``goals.csv`` (``tasks.csv`` with ``--tasks``), ``benchmark.json`` and
+``latency_<device>_b<batch>.png`` into ``--out-dir``.
 
 Run it on an otherwise idle machine; absolute times move between machines and
 runs, so compare the ratios of one run.
@@ -41,6 +44,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--train-batch-size', type=int, help='batch size of the training step (default: 8)')
     parser.add_argument('--gemm-size', type=int,
                         help='n of the n x n x n fp32 GEMM ceiling (default: 2048 on CPU, 8192 on CUDA)')
+    parser.add_argument('--calibration-images', type=int,
+                        help='random images the ONNX Runtime INT8 model is calibrated on (default: 16)')
     parser.add_argument('--threads', type=int, help='torch (and ONNX Runtime) CPU threads (default: torch\'s)')
     parser.add_argument('--tasks', action='store_true', default=None,
                         help='also time RetinaNet and DeepLabV3 with MobileOne and ResNet backbones (slow)')

@@ -30,6 +30,8 @@ class BenchmarkConfig:
         gemm_size (int, optional): Size n of the n x n x n fp32 GEMM, or None
             for :data:`GEMM_SIZES` (2048 on the CPU, 8192 on CUDA).
             Defaults to None.
+        calibration_images (int): Random images the ONNX Runtime INT8 model
+            is calibrated on. Defaults to 16.
         tasks (bool): Also time RetinaNet and DeepLabV3. Defaults to False.
         config_dir (str, optional): This project's ``configs/`` folder, which
             ``tasks`` needs (it is not part of the installed package).
@@ -44,6 +46,7 @@ class BenchmarkConfig:
     slow_repeats: int = 10
     train_batch_size: int = 8
     gemm_size: Optional[int] = None
+    calibration_images: int = 16
     tasks: bool = False
     config_dir: Optional[str] = None
 
@@ -51,4 +54,4 @@ class BenchmarkConfig:
     def quick(cls) -> 'BenchmarkConfig':
         """A smoke test: s0, batch 1, a few repeats, a training step on 2 images."""
         return cls(archs=('s0', ), batch_sizes=(1, ), repeats=3, warmup=1, slow_repeats=2, train_batch_size=2,
-                   gemm_size=1024)
+                   gemm_size=1024, calibration_images=2)

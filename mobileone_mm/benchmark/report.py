@@ -7,9 +7,11 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from .backbones import LatencyRow
+from .goals import GoalRow
 from .run import BenchmarkResult
 from .sizes import SizeRow
 from .tasks import TaskRow
+from .timing import GemmRow
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool = False) -> str:
@@ -39,11 +41,34 @@ def relative_difference(counted: int, published: int) -> str:
 
 
 def latency_table(rows: Sequence[LatencyRow], markdown: bool) -> str:
-    header = ['arch', 'batch', 'implementation', 'form', 'params (M)', 'median ms', 'p25..p75 ms', 'min..max ms',
-              'vs mmpretrain', 'img/s', 'GFLOP/s', '% GEMM']
-    cells = [[row.arch, str(row.batch), row.implementation, row.form, f'{row.params / 1e6:.2f}',
-              f'{row.median_ms:.2f}', *spread(row), optional(row.vs_mmpretrain, '.2f'), f'{row.images_per_s:.1f}',
-              optional(row.gflops_per_s, '.1f'), optional(row.gemm_pct, '.1f')] for row in rows]
+    header = ['arch', 'batch', 'implementation', 'form', 'runtime', 'precision', 'params (M)', 'median ms',
+              'p25..p75 ms', 'min..max ms', 'vs mmpretrain', 'img/s', 'GFLOP/s', '% ceiling', 'max rel err',
+              'cosine', 'note']
+    cells = []
+    for row in rows:
+        timing = [f'{row.median_ms:.2f}', *spread(row)] if row.median_ms is not None else ['', '', '']
+        cells.append([row.arch, str(row.batch), row.implementation, row.form, row.runtime, row.precision,
+                      f'{row.params / 1e6:.2f}', *timing, optional(row.vs_mmpretrain, '.2f'),
+                      optional(row.images_per_s, '.1f'), optional(row.gflops_per_s, '.1f'),
+                      optional(row.ceiling_pct, '.1f'), optional(row.max_rel_error, '.1e'),
+                      optional(row.cosine, '.6f'), row.note])
+    return format_table(header, cells, markdown)
+
+
+def gemm_table(rows: Sequence[GemmRow], markdown: bool) -> str:
+    header = ['device', 'threads', 'timed alone', 'GEMM', 'median ms', 'GFLOP/s', 'fp32 peak GFLOP/s', '% of peak',
+              'peak']
+    cells = [[row.device, str(row.threads), row.when, f'{row.size}^3 fp32', f'{row.median_ms:.1f}',
+              f'{row.gflops_per_s:.1f}', optional(row.peak_gflops_per_s, '.1f'),
+              '' if row.peak_gflops_per_s is None else f'{100 * row.gflops_per_s / row.peak_gflops_per_s:.1f}',
+              row.peak_formula] for row in rows]
+    return format_table(header, cells, markdown)
+
+
+def goal_table(rows: Sequence[GoalRow], markdown: bool) -> str:
+    header = ['device', 'goal', 'arch', 'batch', 'best way', 'measured', 'target', 'met', 'cosine to fp32']
+    cells = [[row.device, row.goal, row.arch, str(row.batch), row.best, f'{row.measured:.2f}', f'{row.target:.2f}',
+              'yes' if row.met else 'NO', optional(row.cosine, '.6f')] for row in rows]
     return format_table(header, cells, markdown)
 
 
@@ -75,14 +100,22 @@ def format_report(result: BenchmarkResult, markdown: bool = False) -> str:
                 'parameters of the training and fused forms, MACs per 224x224 image of the fused form '
                 '(mmpretrain publishes backbone + GAP, without the head)',
                 size_table(result.sizes, markdown)]
-    for gemm in result.gemm:
-        rows = [row for row in result.latency if row.device == gemm.device]
-        sections += [f'\nLatency on {gemm.device} (threads: {gemm.threads}): backbone only (MobileOne stem + 4 stages, '
-                     f'no head), 224x224, eager eval + inference_mode; "train step" = fwd+bwd in train mode. '
-                     f'GFLOP/s from fused MACs; GEMM ceiling {gemm.gflops_per_s:.1f} GFLOP/s '
-                     f'({gemm.size}^3 fp32, {gemm.median_ms:.1f} ms); % GEMM and vs mmpretrain: medians of the '
-                     f'ratios to the GEMM and to mmpretrain timed in the same rounds',
+    sections += ['\nCompute ceiling: an fp32 GEMM timed alone (nothing else running, no ONNX Runtime session), '
+                 'before and after each device\'s models; the faster is the ceiling. fp32 peak at the nominal clock',
+                 gemm_table(result.gemm, markdown)]
+    for device in dict.fromkeys(row.device for row in result.gemm):
+        rows = [row for row in result.latency if row.device == device]
+        ceiling = max(row.gflops_per_s for row in result.gemm if row.device == device)
+        sections += [f'\nLatency on {device} (threads: {rows[0].threads}): backbone only (MobileOne stem + 4 stages, '
+                     f'no head), 224x224, eval + inference_mode; "train step" = fwd+bwd in train mode. GFLOP/s from '
+                     f'fused MACs; % ceiling of the GEMM alone ({ceiling:.1f} GFLOP/s); vs mmpretrain: median of the '
+                     f'ratios to mmpretrain (eager fp32, same form) timed in the same rounds; max rel err and cosine: '
+                     f'outputs against the same implementation\'s training form in fp32 eager, same inputs',
                      latency_table(rows, markdown)]
+    if result.goals:
+        sections += ['\nGoals of the fused backbone (batch 8): ratios of this run\'s medians; INT8\'s metric on the '
+                     'demo checkpoints: tools/deploy.py with a *_onnxruntime-int8_dynamic.py deploy config',
+                     goal_table(result.goals, markdown)]
     if result.tasks:
         sections += ['\nTask models, batch 1, network forward (mode="tensor", no post-processing)',
                      task_table(result.tasks, markdown)]
@@ -107,16 +140,19 @@ def plot_latency(result: BenchmarkResult, device: str, batch: int, path: str) ->
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    rows = [row for row in result.latency if row.device == device and row.batch == batch and row.form != 'train step']
-    lines: Dict[Tuple[str, str], List[LatencyRow]] = {}
+    rows = [row for row in result.latency if row.device == device and row.batch == batch
+            and row.form != 'train step' and row.median_ms is not None]
+    lines: Dict[str, List[LatencyRow]] = {}
     for row in rows:
-        lines.setdefault((row.implementation, row.form), []).append(row)
+        name = f'{row.implementation} {row.form}' if row.runtime == 'eager' and row.precision == 'fp32' else \
+            f'{row.implementation} {row.form}, {row.runtime} {row.precision}'
+        lines.setdefault(name, []).append(row)
     figure, (top1_axes, params_axes) = plt.subplots(1, 2, figsize=(13, 5))
-    for (implementation, form), line in lines.items():
+    for name, line in lines.items():
         line.sort(key=lambda row: row.arch)
         latency = [row.median_ms for row in line]
-        top1_axes.plot(latency, [row.published_top1 for row in line], marker='o', label=f'{implementation} {form}')
-        params_axes.plot([row.params / 1e6 for row in line], latency, marker='o', label=f'{implementation} {form}')
+        top1_axes.plot(latency, [row.published_top1 for row in line], marker='o', label=name)
+        params_axes.plot([row.params / 1e6 for row in line], latency, marker='o', label=name)
         for row in line:
             top1_axes.annotate(row.arch, (row.median_ms, row.published_top1), textcoords='offset points',
                                xytext=(3, 3), fontsize=7)
@@ -135,7 +171,7 @@ def plot_latency(result: BenchmarkResult, device: str, batch: int, path: str) ->
 def write_results(result: BenchmarkResult, out_dir: str) -> List[str]:
     """Writes the CSVs, ``benchmark.json`` and one PNG per device and batch size; returns their paths."""
     os.makedirs(out_dir, exist_ok=True)
-    tables = dict(gemm=result.gemm, sizes=result.sizes, latency=result.latency, tasks=result.tasks)
+    tables = dict(gemm=result.gemm, sizes=result.sizes, latency=result.latency, tasks=result.tasks, goals=result.goals)
     paths = []
     for name, rows in tables.items():
         if rows:

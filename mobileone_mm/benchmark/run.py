@@ -7,16 +7,20 @@ the backbone alone (stem and 4 stages, no head) at 224x224 in float32:
   this package's ``MobileOne``, mmpretrain's ``MobileOne`` and timm's
   ``mobileone_s*`` (fused by timm's own ``reparameterize_model``), in PyTorch
   eager under ``torch.inference_mode`` (:mod:`.backbones`);
-- this package's fused form exported to ONNX (opset 11, TorchScript
-  exporter) in ONNX Runtime's CPU provider, on the CPU only;
+- this package's fused form in the other ways a user can run it
+  (:mod:`.runtimes`): ``torch.compile`` (inductor, frozen weights), eager
+  bf16 autocast where the processor computes bf16 in hardware, and, on the
+  CPU, exported to ONNX (opset 11, TorchScript exporter) in ONNX Runtime's
+  CPU provider in fp32 and quantized to INT8, each with its outputs'
+  relative error and cosine against the training form in fp32 eager;
 - one training step (forward and backward in train mode, no optimizer) of
   each implementation's training form, and of this package's with
   ``merged_training=False`` (every block branch by branch);
 - an fp32 GEMM, the compute ceiling against which each form's effective
   GFLOP/s (2 x the fused form's multiply-accumulates per image x batch /
-  latency) is put; it is timed in the same rounds as each inference form,
-  and ``% GEMM`` is the median of the rounds' ratios, so that a slow spell of
-  the machine during one measurement does not skew it (:mod:`.timing`);
+  latency) is put; it is timed alone, before and after the device's models
+  (the faster of the two is the ceiling), beside the processor's fp32 peak
+  (:mod:`.timing`, :mod:`.machine`);
 
 and it counts the parameters and multiply-accumulates of the ImageNet
 classifier (backbone, global average pooling, a 1000-way linear head) next to
@@ -24,7 +28,8 @@ the figures of mmpretrain's metafile, read from the installed mmpretrain
 (:mod:`.sizes`). Optionally it times RetinaNet and DeepLabV3 with MobileOne
 and with ResNet backbones (network forward only, no post-processing), in
 PyTorch eager and, on the CPU, exported to ONNX in ONNX Runtime
-(:mod:`.tasks`). Every model gets realistic weights (Kaiming convs, random BN
+(:mod:`.tasks`). ONNX Runtime's threads do not spin between runs, so
+that they do not slow whatever is timed next. Every model gets realistic weights (Kaiming convs, random BN
 statistics) and denormals are flushed: with default BN statistics a random
 MobileOne in eval mode runs into denormal floats, 100x slower on CPU. On
 CUDA, TF32 is off, so that every form and the GEMM ceiling compute in true
@@ -35,6 +40,7 @@ Example:
     >>> result = run_benchmark(BenchmarkConfig.quick())
     >>> write_results(result, 'work_dirs/benchmark')
 """
+import gc
 import platform
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -44,11 +50,15 @@ import torch
 from tqdm import tqdm
 
 from ..utils.logging import quiet_mmengine_logger
-from .backbones import LatencyRow, benchmark_arch
+from .backbones import LatencyRow, benchmark_arch, fill_ceiling_pct
 from .config import BenchmarkConfig
+from .goals import GoalRow, goals
+from .machine import cpu_flags, cpu_name
 from .sizes import SizeRow, published_figures, size_row
 from .tasks import TaskRow, benchmark_tasks, task_models
-from .timing import GEMM_SIZES, GemmRow, gemm_call, gemm_ceiling
+from .timing import GEMM_SIZES, GemmRow, gemm_ceiling
+
+RECORDED_FLAGS = ('avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_bf16', 'amx_int8', 'bf16')
 
 
 @dataclass
@@ -61,6 +71,7 @@ class BenchmarkResult:
     sizes: List[SizeRow]
     latency: List[LatencyRow]
     tasks: List[TaskRow]
+    goals: List[GoalRow]
 
 
 def use_ieee_fp32_on_cuda() -> None:
@@ -71,21 +82,14 @@ def use_ieee_fp32_on_cuda() -> None:
 
 
 def environment(devices: Sequence[str]) -> Dict[str, object]:
-    """Versions, processor and threads, for the record."""
+    """Versions, processor, its flags that matter here, and threads, for the record."""
     packages = ('torch', 'mmengine', 'mmcv', 'mmpretrain', 'timm', 'onnx', 'onnxruntime')
+    flags = sorted(cpu_flags() & set(RECORDED_FLAGS))
     info = dict(python=platform.python_version(), **{package: version(package) for package in packages},
-                processor=cpu_name(), threads=torch.get_num_threads(), flush_denormal=True)
+                processor=cpu_name(), cpu_flags=flags, threads=torch.get_num_threads(), flush_denormal=True)
     if 'cuda' in devices:
         info['cuda_device'] = torch.cuda.get_device_name()
     return info
-
-
-def cpu_name() -> str:
-    try:
-        with open('/proc/cpuinfo') as cpuinfo:
-            return next(line.split(':', 1)[1].strip() for line in cpuinfo if line.startswith('model name'))
-    except (OSError, StopIteration):
-        return platform.processor()
 
 
 def run_benchmark(config: BenchmarkConfig) -> BenchmarkResult:
@@ -107,14 +111,21 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkResult:
         use_ieee_fp32_on_cuda()
     with quiet_mmengine_logger():
         sizes = [size_row(arch, published[arch]) for arch in config.archs]
-        result = BenchmarkResult(environment(config.devices), config, [], sizes, [], [])
+        result = BenchmarkResult(environment(config.devices), config, [], sizes, [], [], [])
         for device in devices:
-            gemm = gemm_call(device, config.gemm_size or GEMM_SIZES[device.type])
-            result.gemm.append(gemm_ceiling(gemm, device, config.repeats))
+            gemm_size = config.gemm_size or GEMM_SIZES[device.type]
+            gemm = [gemm_ceiling(device, gemm_size, config.repeats, 'start')]
+            rows = []
             with tqdm(total=len(sizes), desc=f'backbones on {device.type}') as progress:
                 for size in sizes:
-                    result.latency += benchmark_arch(size.arch, device, config, size, gemm, progress)
+                    rows += benchmark_arch(size.arch, device, config, size, progress)
                     progress.update()
+            gc.collect()  # the archs' ONNX Runtime sessions are closed before the GEMM is timed alone again
+            gemm.append(gemm_ceiling(device, gemm_size, config.repeats, 'end'))
+            fill_ceiling_pct(rows, max(row.gflops_per_s for row in gemm))
+            result.gemm += gemm
+            result.latency += rows
+            result.goals += goals(rows)
             if config.tasks:
                 models = task_models(config.archs, config.config_dir)
                 result.tasks += benchmark_tasks(device, models, config.slow_repeats)

@@ -120,12 +120,11 @@ def time_onnx_models(onnx_files: Dict[str, str], inputs: np.ndarray, threads: in
                      ) -> Dict[str, Timing]:
     """Times ONNX models on the same input in interleaved rounds in ONNX Runtime's CPU provider.
 
-    Spinning is off: an ONNX Runtime session's threads otherwise spin after
-    each run and slow whatever is timed next (docs/performance.md).
+    Spinning is off (:func:`~mobileone_mm.benchmark.ort_sessions.open_session`).
     """
     calls = {}
     for name, path in onnx_files.items():
-        session = open_session(path, threads, spinning=False)
+        session = open_session(path, threads)
         feed = {session.get_inputs()[0].name: inputs}
         calls[name] = lambda session=session, feed=feed: session.run(None, feed)
     seconds = time_interleaved(calls, torch.device('cpu'), warmup=3, repeats=repeats)

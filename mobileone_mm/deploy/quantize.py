@@ -29,6 +29,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 INT8_SUFFIX = '_int8'
 CALIBRATION_METHODS = {'minmax': CalibrationMethod.MinMax, 'entropy': CalibrationMethod.Entropy,
                        'percentile': CalibrationMethod.Percentile}
+DEFAULT_QUANTIZATION = dict(num_images=64, per_channel=True, method='minmax')  # what a deploy config leaves unsaid
 
 
 class CalibrationError(ValueError):
@@ -48,7 +49,7 @@ def quantization_settings(deploy_cfg: Config) -> Optional[dict]:
         raise ValueError(f"backend_config.precision {precision!r} is not one of ['fp32', 'int8']")
     if precision == 'fp32':
         return None
-    settings = dict(dict(num_images=64, per_channel=True, method='minmax'), **backend_config.get('quantization', {}))
+    settings = dict(DEFAULT_QUANTIZATION, **backend_config.get('quantization', {}))
     if not isinstance(settings['num_images'], int) or settings['num_images'] < 1:
         raise CalibrationError(f'the number of calibration images must be an int >= 1, not {settings["num_images"]!r}')
     if settings['method'] not in CALIBRATION_METHODS:

@@ -1,4 +1,4 @@
-"""The relative error by which every comparison of outputs in this package is judged."""
+"""The measures by which comparisons of outputs in this package are judged: relative error and cosine."""
 from typing import Sequence, Union
 
 import torch
@@ -19,3 +19,16 @@ def relative_error(actual: Outputs, expected: Outputs) -> float:
         raise ValueError(f'{len(actual)} outputs compared with {len(expected)}')
     return max(((a.double() - e.double()).abs().max() / e.double().abs().max().clamp_min(1e-30)).item()
                for a, e in zip(actual, expected))
+
+
+def cosine_similarity(actual: Outputs, expected: Outputs) -> float:
+    """Cosine of the angle between all outputs flattened into one vector each, in float64.
+
+    What reduced precision (bf16, INT8) is judged by beside the relative
+    error: it says whether the outputs point the same way, whatever their scale.
+    """
+    if isinstance(actual, torch.Tensor):
+        actual, expected = [actual], [expected]
+    a = torch.cat([tensor.double().flatten() for tensor in actual])
+    e = torch.cat([tensor.double().flatten() for tensor in expected])
+    return torch.nn.functional.cosine_similarity(a, e, dim=0).item()

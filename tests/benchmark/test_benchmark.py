@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from mobileone_mm.benchmark import BenchmarkConfig
-from mobileone_mm.benchmark.backbones import LatencyRow
+from mobileone_mm.benchmark import BenchmarkConfig, machine
+from mobileone_mm.benchmark.backbones import LatencyRow, time_candidates
+from mobileone_mm.benchmark.goals import goals
+from mobileone_mm.benchmark.machine import cpu_native_bf16
+from mobileone_mm.benchmark.runtimes import Candidate
 from mobileone_mm.benchmark.ort_sessions import onnx_session
 from mobileone_mm.benchmark.report import format_table
 from mobileone_mm.benchmark.sizes import SizeRow, published_figures
@@ -40,7 +43,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
                '--out-dir', str(out_dir)]
     completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
-    assert 'GEMM ceiling' in completed.stdout
+    assert 'Compute ceiling: an fp32 GEMM timed alone' in completed.stdout
     return out_dir
 
 
@@ -49,23 +52,32 @@ def test_quick_run_writes_every_output(quick_run: Path) -> None:
         assert (quick_run / name).stat().st_size > 0, name
     assert (quick_run / 'latency_cpu_b1.png').read_bytes().startswith(b'\x89PNG')
     assert not (quick_run / 'tasks.csv').exists()  # only with --tasks
+    assert not (quick_run / 'goals.csv').exists()  # the goals are at batch 8; --quick measures batch 1
+
+
+FUSED_WAYS = {('eager', 'fp32'), ('torch.compile', 'fp32'), ('eager', 'bf16'), ('onnxruntime', 'fp32'),
+              ('onnxruntime', 'int8')}
 
 
 def test_quick_run_latency_rows(quick_run: Path) -> None:
     rows = read_csv(quick_run / 'latency.csv')
     assert list(rows[0]) == columns(LatencyRow)
-    measured = {(row['implementation'], row['form']) for row in rows}
-    expected = {(name, form) for name in IMPLEMENTATIONS for form in ('train', 'fused', 'train step')}
-    assert measured == expected | {('mobileone_mm', 'onnxruntime'), ('mobileone_mm, branches', 'train step')}
+    measured = {(row['implementation'], row['form'], row['runtime'], row['precision']) for row in rows}
+    expected = {(name, form, 'eager', 'fp32') for name in IMPLEMENTATIONS for form in ('train', 'fused', 'train step')}
+    expected |= {('mobileone_mm', 'fused', *way) for way in FUSED_WAYS}
+    assert measured == expected | {('mobileone_mm, branches', 'train step', 'eager', 'fp32')}
     quick = BenchmarkConfig.quick()
     for row in rows:
         assert (row['device'], row['arch']) == ('cpu', 's0')
         train_step = row['form'] == 'train step'
         assert int(row['batch']) == (quick.train_batch_size if train_step else 1)
+        if row['median_ms'] == '':  # not available here: the note says why
+            assert row['note'].startswith('not timed') and row['precision'] == 'bf16', row
+            continue
         assert int(row['repeats']) == (quick.slow_repeats if train_step else 2)
         assert 0 < float(row['min_ms']) <= float(row['median_ms']) <= float(row['max_ms'])
-        assert (row['gemm_pct'] == '') == train_step
-        assert (row['vs_mmpretrain'] == '') == (row['form'] == 'onnxruntime')
+        assert (row['ceiling_pct'] == '') == train_step
+        assert row['vs_mmpretrain'] != ''
         if row['implementation'] == 'mmpretrain':
             assert float(row['vs_mmpretrain']) == 1.0
     params = {(row['implementation'], row['form']): int(row['params']) for row in rows}
@@ -73,6 +85,22 @@ def test_quick_run_latency_rows(quick_run: Path) -> None:
     assert len({params[name, 'train'] for name in IMPLEMENTATIONS}) == 1
     assert len({params[name, 'fused'] for name in IMPLEMENTATIONS}) == 1
     assert params['mobileone_mm', 'fused'] < params['mobileone_mm', 'train']
+
+
+def test_quick_run_checks_every_inference_way_against_the_training_form(quick_run: Path) -> None:
+    rows = read_csv(quick_run / 'latency.csv')
+    for row in rows:
+        way = (row['runtime'], row['precision'])
+        if row['form'] != 'fused' or row['median_ms'] == '':
+            assert row['max_rel_error'] == row['cosine'] == '', row
+        elif row['precision'] == 'fp32':  # re-parameterization, compilation, export: float rounding only
+            assert float(row['max_rel_error']) < 1e-4 and float(row['cosine']) > 0.999999, row
+        else:  # INT8 on random weights (bf16 where the CPU has it): close, not equal
+            assert 1e-4 < float(row['max_rel_error']) < 0.5 and 0.99 < float(row['cosine']) < 1, row
+        if way == ('eager', 'bf16') and row['median_ms'] != '':
+            assert cpu_native_bf16() is not None
+    bf16 = next(row for row in rows if row['precision'] == 'bf16')
+    assert (bf16['median_ms'] == '') == (cpu_native_bf16() is None)
 
 
 def test_quick_run_sizes_match_mmpretrain(quick_run: Path) -> None:
@@ -85,11 +113,64 @@ def test_quick_run_sizes_match_mmpretrain(quick_run: Path) -> None:
 
 def test_quick_run_json(quick_run: Path) -> None:
     result = json.loads((quick_run / 'benchmark.json').read_text())
-    assert set(result) == {'environment', 'config', 'gemm', 'sizes', 'latency', 'tasks'}
+    assert set(result) == {'environment', 'config', 'gemm', 'sizes', 'latency', 'tasks', 'goals'}
     assert result['environment']['threads'] >= 1
-    (gemm, ) = result['gemm']
-    assert list(gemm) == columns(GemmRow) and gemm['gflops_per_s'] > 0
-    assert len(result['latency']) == len(read_csv(quick_run / 'latency.csv'))
+    assert [gemm['when'] for gemm in result['gemm']] == ['start', 'end']  # timed alone, before and after the models
+    for gemm in result['gemm']:
+        assert list(gemm) == columns(GemmRow) and gemm['gflops_per_s'] > 0
+    latency = result['latency']
+    assert len(latency) == len(read_csv(quick_run / 'latency.csv'))
+    for row in latency:
+        assert {'implementation', 'form', 'precision', 'arch', 'batch', 'median_ms'} <= set(row)
+    ceiling = max(gemm['gflops_per_s'] for gemm in result['gemm'])
+    for row in latency:
+        if row['gflops_per_s'] is not None:
+            assert row['ceiling_pct'] == pytest.approx(100 * row['gflops_per_s'] / ceiling)
+
+
+def latency(arch: str, runtime: str, precision: str, median_ms: float, ceiling_pct: float = 50.0,
+            batch: int = 8) -> LatencyRow:
+    return LatencyRow('cpu', 2, arch, batch, 'mobileone_mm', 'fused', runtime, precision, 1, median_ms, median_ms,
+                      median_ms, median_ms, median_ms, 3, 1.0, 1.0, ceiling_pct, 1.0, 0.0, 0.999, '', 71.0)
+
+
+def test_goals_take_the_fastest_way_of_each_precision() -> None:
+    rows = [latency('s4', 'eager', 'fp32', 30.0, 60.0), latency('s4', 'onnxruntime', 'fp32', 20.0, 90.0),
+            latency('s4', 'onnxruntime', 'int8', 10.0), latency('s4', 'eager', 'bf16', 12.0),
+            latency('s0', 'onnxruntime', 'fp32', 5.0), latency('s0', 'onnxruntime', 'int8', 4.0),
+            latency('s0', 'eager', 'bf16', None), latency('s4', 'onnxruntime', 'int8', 1.0, batch=1)]
+    (fp32, s0, s4) = sorted(goals(rows), key=lambda goal: (-goal.target, goal.arch))
+    assert (fp32.arch, fp32.best, fp32.measured, fp32.met) == ('s4', 'onnxruntime fp32', 90.0, True)
+    assert (s0.best, s0.measured, s0.met) == ('onnxruntime int8', 1.25, False)
+    assert (s4.best, s4.measured, s4.met) == ('onnxruntime int8', 2.0, False)
+    assert goals([row for row in rows if row.batch == 1]) == []
+
+
+def test_fp32_peak_is_cores_fma_units_lanes_and_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpuinfo = {'model name': 'Some CPU @ 3.00GHz', 'flags': 'fma avx2'}
+    monkeypatch.setattr(machine, 'cpuinfo_field', cpuinfo.get)
+    assert machine.cpu_fp32_peak(4) == (4 * 2 * 8 * 2 * 3.0,
+                                        '4 cores x 2 FMA units x 8 fp32 lanes (avx2) x 2 x 3.00 GHz')
+    cpuinfo['flags'] += ' avx512f'
+    assert machine.cpu_fp32_peak(1).gflops_per_s == 1 * 2 * 16 * 2 * 3.0
+    assert machine.cpu_native_bf16() is None
+    cpuinfo['flags'] += ' amx_bf16'
+    assert machine.cpu_native_bf16() == 'amx_bf16'
+    del cpuinfo['model name']
+    assert machine.cpu_fp32_peak(1).gflops_per_s is None
+
+
+def test_a_way_that_fails_becomes_a_row_that_says_so() -> None:
+    def broken(inputs: torch.Tensor) -> None:
+        raise RuntimeError('no C++ compiler\nmore lines')
+
+    size = SizeRow('s0', 1, 1, 1, 1, 1, 1, 1, 71.0)
+    candidates = {'mmpretrain': Candidate('mmpretrain', 'fused', 'eager', 'fp32', lambda inputs: inputs * 2),
+                  'broken': Candidate('mobileone_mm', 'fused', 'torch.compile', 'fp32', broken)}
+    rows = time_candidates(torch.device('cpu'), 's0', 1, candidates, {'mmpretrain': 1, 'broken': 1},
+                           torch.ones(1, 3), {'mmpretrain': torch.ones(1, 3) * 2}, size, BenchmarkConfig.quick())
+    assert rows[0].median_ms > 0 and rows[0].max_rel_error == 0 and rows[0].cosine == pytest.approx(1)
+    assert rows[1].median_ms is None and rows[1].note == 'failed: RuntimeError: no C++ compiler'
 
 
 def test_published_figures_are_mmpretrains_metafile() -> None:

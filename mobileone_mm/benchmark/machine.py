@@ -1,0 +1,75 @@
+"""What the machine is: its processor, its instruction-set flags and its fp32 peak, for the record and the ceiling."""
+import platform
+import re
+from typing import NamedTuple, Optional, Set
+
+FMA_UNITS_PER_CORE = 2  # Intel Xeon Scalable and AMD Zen cores issue two FMAs per cycle; cpuinfo does not say
+FP32_LANES = (('avx512f', 16), ('avx2', 8))  # fp32 lanes of one FMA instruction, widest first
+NATIVE_BF16_FLAGS = ('amx_bf16', 'avx512_bf16')  # x86 flags of bf16 arithmetic in hardware
+
+
+def cpuinfo_field(name: str) -> Optional[str]:
+    """The first ``name : value`` of ``/proc/cpuinfo``, or None where there is none."""
+    try:
+        with open('/proc/cpuinfo') as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(':')
+                if key.strip() == name:
+                    return value.strip()
+    except OSError:
+        pass
+    return None
+
+
+def cpu_name() -> str:
+    return cpuinfo_field('model name') or platform.processor()
+
+
+def cpu_flags() -> Set[str]:
+    """The processor's instruction-set flags (x86 ``flags``, Arm ``Features``); empty where unreadable."""
+    return set((cpuinfo_field('flags') or cpuinfo_field('Features') or '').split())
+
+
+def cpu_native_bf16() -> Optional[str]:
+    """The flags by which this CPU computes bf16 in hardware (e.g. ``'amx_bf16'``), or None.
+
+    Without them oneDNN still runs bf16 convs (``torch.autocast``) by
+    converting to fp32, which measures the emulation, not the hardware.
+    """
+    flags = cpu_flags()
+    native = [flag for flag in NATIVE_BF16_FLAGS if flag in flags]
+    if 'bf16' in flags and platform.machine() in ('aarch64', 'arm64'):
+        native.append('bf16')
+    return ', '.join(native) or None
+
+
+def cpu_clock_ghz() -> Optional[float]:
+    """The nominal clock in the model name (``... @ 2.80GHz``), else cpuinfo's current ``cpu MHz``."""
+    nominal = re.search(r'@\s*([\d.]+)\s*GHz', cpu_name())
+    if nominal:
+        return float(nominal.group(1))
+    mhz = cpuinfo_field('cpu MHz')
+    return float(mhz) / 1e3 if mhz else None
+
+
+class Peak(NamedTuple):
+    """The fp32 peak of ``threads`` cores, and how it was computed."""
+
+    gflops_per_s: Optional[float]
+    formula: str
+
+
+def cpu_fp32_peak(threads: int) -> Peak:
+    """cores x FMA units x fp32 lanes x 2 flops x clock, for ``threads`` cores (one thread per core).
+
+    The clock is the nominal one: turbo can run above it, so a GEMM may come
+    out above this peak. Unknown (None) where the clock or the vector width
+    cannot be read.
+    """
+    flags, clock = cpu_flags(), cpu_clock_ghz()
+    lanes = next((width for flag, width in FP32_LANES if flag in flags), None)
+    if lanes is None or clock is None:
+        return Peak(None, 'unknown: cpuinfo gives no clock or no AVX2/AVX-512 flag')
+    isa = next(flag for flag, width in FP32_LANES if width == lanes)
+    return Peak(threads * FMA_UNITS_PER_CORE * lanes * 2 * clock,
+                f'{threads} cores x {FMA_UNITS_PER_CORE} FMA units x {lanes} fp32 lanes ({isa}) x 2 x {clock:.2f} GHz')

@@ -1,0 +1,123 @@
+"""The ways to run a backbone that the benchmark times: PyTorch eager, ``torch.compile``, bf16, ONNX Runtime fp32/INT8.
+
+Each is a :class:`Candidate`: what it is (implementation, form, runtime,
+precision, a note on its options) and a function from an input batch to
+the outputs, or no function and a note saying why it is not available on
+this machine. How a user gets each one (README, "Performance"):
+
+- ``torch.compile(model, options={'freezing': True})``: inductor, the
+  weights folded into the graph as constants (inference only);
+- ``torch.autocast(device, dtype=torch.bfloat16)`` around the eager model,
+  timed only where the processor computes bf16 in hardware;
+- ONNX Runtime fp32 and INT8: ``tools/deploy.py`` with
+  ``configs/deploy/*_onnxruntime_dynamic.py`` or
+  ``*_onnxruntime-int8_dynamic.py`` (the same static QDQ quantization,
+  :func:`mobileone_mm.deploy.quantize.quantize_onnx`).
+"""
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..deploy.quantize import DEFAULT_QUANTIZATION, quantize_onnx
+from .machine import cpu_native_bf16
+from .ort_sessions import export_onnx, open_session
+
+Run = Callable[[torch.Tensor], object]
+INT8_OPSET = 13  # per-channel DequantizeLinear needs it; the INT8 deploy configs say the same
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to run one model, as a latency row names it.
+
+    Args:
+        implementation (str): Whose MobileOne: ``mobileone_mm``, ``mmpretrain`` or ``timm``.
+        form (str): ``train`` (the training form, in eval mode) or ``fused``.
+        runtime (str): ``eager``, ``torch.compile`` or ``onnxruntime``.
+        precision (str): ``fp32``, ``bf16`` or ``int8``.
+        run (Callable, optional): Input batch -> outputs; None where the way
+            is not available here. Defaults to None.
+        note (str): Its options, or why it is not available. Defaults to ''.
+    """
+
+    implementation: str
+    form: str
+    runtime: str
+    precision: str
+    run: Optional[Run] = None
+    note: str = ''
+
+
+def eager(model: nn.Module) -> Run:
+    def run(inputs: torch.Tensor) -> object:
+        with torch.inference_mode():
+            return model(inputs)
+    return run
+
+
+def compiled(model: nn.Module) -> Candidate:
+    """``torch.compile`` with inductor and frozen weights; it compiles on its first call of each batch size."""
+    return Candidate('mobileone_mm', 'fused', 'torch.compile', 'fp32', eager(torch.compile(model, options=dict(
+        freezing=True))), 'inductor, freezing=True')
+
+
+def bf16_autocast(model: nn.Module, device: torch.device) -> Candidate:
+    """Eager under ``torch.autocast`` to bf16, where the device computes bf16 in hardware."""
+    if device.type == 'cuda':
+        native = 'CUDA bf16' if torch.cuda.is_bf16_supported() else None
+    else:
+        native = cpu_native_bf16()
+    if native is None:
+        return Candidate('mobileone_mm', 'fused', 'eager', 'bf16', None,
+                         'not timed: no bf16 in hardware (cpuinfo lacks amx_bf16 and avx512_bf16; oneDNN would '
+                         'emulate it)')
+
+    def run(inputs: torch.Tensor) -> object:
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16):
+            return model(inputs)
+
+    return Candidate('mobileone_mm', 'fused', 'eager', 'bf16', run, f'torch.autocast, {native}')
+
+
+def onnxruntime_run(path: str, threads: int) -> Run:
+    session = open_session(path, threads)
+
+    def run(inputs: torch.Tensor) -> List[np.ndarray]:
+        return session.run(None, {'input': inputs.numpy()})
+
+    return run
+
+
+def onnxruntime_candidates(model: nn.Module, image_size: int, directory: str, threads: int,
+                           calibration_images: int) -> List[Candidate]:
+    """``model`` exported to ONNX (batch free) in ONNX Runtime's CPU provider, in fp32 and quantized to INT8.
+
+    The INT8 model is calibrated on ``calibration_images`` random images
+    (standard normal, as normalized images are), other than the timed ones,
+    with the INT8 deploy configs' default settings (MinMax, per-channel
+    weights): its error on the timed inputs is measured, not assumed.
+    """
+    fp32 = export_onnx(model, torch.zeros(1, 3, image_size, image_size), directory, dynamic_batch=True,
+                       opset_version=INT8_OPSET)
+    generator = np.random.default_rng(1)
+    calibration = [generator.standard_normal((1, 3, image_size, image_size), np.float32)
+                   for _ in range(calibration_images)]
+    int8 = quantize_onnx(fp32, calibration, DEFAULT_QUANTIZATION)
+    method = f'static QDQ, {DEFAULT_QUANTIZATION["method"]}, per-channel weights, {calibration_images} random images'
+    return [Candidate('mobileone_mm', 'fused', 'onnxruntime', 'fp32', onnxruntime_run(fp32, threads),
+                      'CPU provider, spinning off'),
+            Candidate('mobileone_mm', 'fused', 'onnxruntime', 'int8', onnxruntime_run(int8, threads), method)]
+
+
+def fused_candidates(model: nn.Module, device: torch.device, image_size: int, directory: str,
+                     calibration_images: int) -> Sequence[Candidate]:
+    """This package's fused ``model`` beyond PyTorch eager fp32: compiled, bf16 and, on the CPU, ONNX Runtime."""
+    candidates = [compiled(model), bf16_autocast(model, device)]
+    if device.type == 'cpu':
+        candidates += onnxruntime_candidates(model, image_size, directory, torch.get_num_threads(),
+                                             calibration_images)
+    return candidates
+
