@@ -9,16 +9,22 @@ statistics, drawn independently of the activations, let those grow to 1e5
 through depth and saturate the heads (one-hot softmax, every RetinaNet score
 1.0), which leaves the ONNX comparisons nothing to compare.
 """
+import copy
 import math
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Optional
 
 import mmcv
+import numpy as np
 import torch
 import torch.nn as nn
 from mmengine.config import Config
+from PIL import Image
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mobileone_mm.deploy.task_models import load_model_config
+from mobileone_mm.deploy.task_models import build_model, example_inputs, load_model_config
+from mobileone_mm.testing.demo_data import make_scene
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE_SIZE = 128
@@ -39,9 +45,9 @@ BACKBONE_INIT = [dict(type='Kaiming', layer=['Conv2d']), dict(type='Constant', v
 CANDIDATES = 30  # about as many (anchor, class) pairs pass the score threshold on the test image
 
 
-def small_config(task: str) -> Config:
-    """The task's real config, its test pipeline resized to the small test image."""
-    cfg = load_model_config(str(ROOT / TASKS[task]['config']))
+def small_config(task: str, config: Optional[str] = None) -> Config:
+    """The task's real config (or another ``config`` of the task), its test pipeline resized to the small image."""
+    cfg = load_model_config(str(ROOT / (config or TASKS[task]['config'])))
     for transform in cfg.test_pipeline:
         if transform['type'] == 'Resize':
             transform['scale'] = (IMAGE_SIZE, IMAGE_SIZE)
@@ -119,3 +125,27 @@ def aim_ssd_detections_(model: nn.Module, image: str, seed: int = 0) -> None:
     raise_by = widest_gap_midpoint(crossing)
     for level in head.cls_convs:
         level[-1].bias.view(-1, num_classes + 1)[:, num_classes] += raise_by
+
+
+def task_checkpoint(task: str, cfg: Config, directory: Path) -> SimpleNamespace:
+    """A random, realistically calibrated checkpoint of ``cfg`` and a test image, in ``directory``.
+
+    Detectors get their scores aimed so that a few dozen detections pass
+    the threshold on the image (:func:`aim_retinanet_detections_`,
+    :func:`aim_ssd_detections_`).
+    """
+    image = str(directory / 'image.jpg')
+    Image.fromarray(make_scene(np.random.default_rng(0), IMAGE_SIZE, num_objects=3).image).save(image, quality=95)
+    initialised = copy.deepcopy(cfg)
+    initialised.model.backbone.init_cfg = BACKBONE_INIT
+    model = build_model(initialised)
+    torch.manual_seed(0)
+    model.init_weights()
+    calibrate_batch_norm_(model, example_inputs(model, IMAGE_SIZE, num_images=16, seed=1))
+    if task == 'detection':
+        aim_retinanet_detections_(model, image)
+    if task == 'ssdlite':
+        aim_ssd_detections_(model, image)
+    checkpoint = str(directory / 'model.pth')
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
+    return SimpleNamespace(task=task, cfg=cfg, checkpoint=checkpoint, image=image, directory=directory)

@@ -1,11 +1,12 @@
 """The mmdeploy export to ONNX Runtime (tools/deploy.py): re-parameterized, and predicting what PyTorch predicts."""
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from mmengine.config import Config
 from PIL import Image
-from task_checkpoints import CANDIDATES, IMAGE_SIZE, ROOT, TASKS, small_config
+from task_checkpoints import CANDIDATES, IMAGE_SIZE, ROOT, TASKS, small_config, task_checkpoint
 
 from mobileone_mm.deploy.agreement import Agreement
 from mobileone_mm.deploy.export import DeployError, DeployResult, check_backend_files, check_reparameterized, deploy
@@ -154,3 +155,22 @@ def test_failed_export_removes_the_work_dir_it_created(classifier_checkpoint, tm
             deploy(str(ROOT / 'configs/deploy/classification_onnxruntime_static.py'), small_config('classification'),
                    classifier_checkpoint, str(tmp_path / 'image.jpg'), str(work_dir))
         assert work_dir.exists() == existed
+
+
+OTHER_ARCH_CONFIGS = [  # every shipped SSDLite and DeepLabV3 config beyond the ones TASKS deploys
+    *(('ssdlite', f'configs/ssdlite_mobileone_{arch}_8xb24-600e_coco.py') for arch in ('s1', 's2', 's3', 's4')),
+    *(('segmentation', f'configs/deeplabv3_mobileone_{arch}_d8_4xb4_{schedule}_512x512.py')
+      for arch in ('s0', 's2', 's3', 's4') for schedule in ('20k_voc12aug', '80k_ade20k')),
+    ('segmentation', 'configs/deeplabv3_mobileone_s1_d8_4xb4_80k_ade20k_512x512.py'),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('task, config', OTHER_ARCH_CONFIGS, ids=lambda value: Path(value).stem)
+def test_every_arch_of_the_downstream_configs_deploys_and_reproduces_pytorch(task, config, tmp_path):
+    trained = task_checkpoint(task, small_config(task, config), tmp_path)
+    result = deploy(str(ROOT / 'configs/deploy' / TASKS[task]['dynamic']), trained.cfg, trained.checkpoint,
+                    trained.image, str(tmp_path / 'onnx'))
+    print(f'{Path(config).stem}: {result.agreement.summary}')
+    assert result.num_fused_blocks == 43
+    assert result.agreement.passed
