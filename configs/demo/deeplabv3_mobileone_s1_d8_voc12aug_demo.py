@@ -47,3 +47,5 @@ param_scheduler = [dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=max
 default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=100, max_keep_ckpts=2))
 # BN statistics of the final weights (trained from scratch, running averages lag): mobileone_mm/precise_bn.py.
 custom_hooks = [dict(type='mobileone_mm.PreciseBNHook', num_batches=25, interval=max_iters)]
+# Seeded, so that a machine repeats its own run; the README states the spread over machines.
+randomness = dict(seed=0)

@@ -56,3 +56,5 @@ param_scheduler = [
 ]
 custom_hooks = [dict(type='mobileone_mm.PreciseBNHook', num_batches=25, interval=max_epochs)]
 default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=1, max_keep_ckpts=2))
+# Seeded, so that a machine repeats its own run; the README states the spread over machines.
+randomness = dict(seed=0)

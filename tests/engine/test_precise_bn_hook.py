@@ -1,8 +1,14 @@
 """PreciseBNHook: BN statistics recomputed as the plain average over training batches."""
+import copy
+from types import SimpleNamespace
+
 import pytest
 import torch
 import torch.nn as nn
+from mmengine.hooks import CheckpointHook, EMAHook
+from mmengine.logging import MMLogger
 from mmengine.model import BaseModel
+from mmengine.runner import get_priority
 
 from mobileone_mm import PreciseBNHook
 from mobileone_mm.engine.hooks.precise_bn_hook import recompute_batch_norm_statistics
@@ -90,3 +96,26 @@ def test_processes_that_see_different_data_end_with_the_statistics_of_all_their_
         torch.testing.assert_close(rank['mean'], model.trained_norm.running_mean, rtol=1e-6, atol=1e-6)
         torch.testing.assert_close(rank['var'], model.trained_norm.running_var, rtol=1e-6, atol=1e-6)
     assert torch.equal(ranks[0]['mean'], ranks[1]['mean']) and torch.equal(ranks[0]['var'], ranks[1]['var'])
+
+
+def test_an_ema_model_with_its_own_buffers_gets_the_statistics_of_its_own_weights():
+    """The EMA model is what is validated and saved; its averaged buffers mix statistics of many past weights."""
+    torch.manual_seed(0)
+    model = TwoNorms()
+    batches = [dict(inputs=torch.randn(5, 3, 8, 8) + shift) for shift in (0.0, 1.0, 2.0)]
+    ema = EMAHook(momentum=0.5, update_buffers=True)
+    runner = SimpleNamespace(model=model, hooks=[ema], train_dataloader=batches, logger=MMLogger.get_current_instance())
+    ema.before_run(runner)
+    with torch.no_grad():
+        model.conv.weight.mul_(3)  # the weights move on, the averaged ones lag behind
+    PreciseBNHook(num_batches=3).recompute(runner)
+    for module in (model, ema.ema_model.module):
+        expected = copy.deepcopy(module)
+        recompute_batch_norm_statistics(expected, batches, num_batches=3)
+        torch.testing.assert_close(module.trained_norm.running_mean, expected.trained_norm.running_mean)
+        torch.testing.assert_close(module.trained_norm.running_var, expected.trained_norm.running_var)
+    assert not torch.allclose(model.trained_norm.running_var, ema.ema_model.module.trained_norm.running_var)
+    # It runs after EMAHook has averaged the last iteration (else that would blend the recomputed statistics into
+    # the averaged ones) and before CheckpointHook saves.
+    assert get_priority('ABOVE_NORMAL') < get_priority(EMAHook.priority) < get_priority(PreciseBNHook.priority)
+    assert get_priority(PreciseBNHook.priority) < get_priority(CheckpointHook.priority)

@@ -9,8 +9,13 @@ and validations, so that the checkpoint, its evaluation and its
 re-parameterization all use statistics of the final weights (Wu & Johnson,
 "Rethinking 'Batch' in BatchNorm", 2021).
 
-Unlike mmpretrain's ``PreciseBNHook`` it works with any dataloader (mmdet's
-batch samplers included) and in mmpretrain, mmdet and mmseg configs alike:
+With an ``EMAHook`` whose averaged model carries its own BN buffers
+(``update_buffers=True``, as mmpretrain's recipes set it), the averaged
+weights are what is validated and saved, with the averaged buffers: those
+mix statistics of many past weights, so they are recomputed for the
+averaged weights too. Unlike mmpretrain's ``PreciseBNHook`` it does that, and
+it works with any dataloader (mmdet's batch samplers included) and in
+mmpretrain, mmdet and mmseg configs alike:
 ``custom_hooks=[dict(type='mobileone_mm.PreciseBNHook', num_batches=50)]``.
 """
 import itertools
@@ -18,7 +23,7 @@ from typing import Iterable, List
 
 import torch
 from mmengine.dist import all_reduce, get_world_size
-from mmengine.hooks import Hook
+from mmengine.hooks import EMAHook, Hook
 from mmengine.model import is_model_wrapper
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -93,7 +98,9 @@ class PreciseBNHook(Hook):
             training, iterations for iteration-based training; the last epoch
             or iteration always recomputes. Defaults to 1.
     """
-    priority = 'ABOVE_NORMAL'  # before CheckpointHook (VERY_LOW) saves
+    # After EMAHook (NORMAL; ABOVE_NORMAL in mmpretrain's configs) has averaged the last iteration, which would mix
+    # the recomputed statistics into its averaged ones; before CheckpointHook (VERY_LOW) saves.
+    priority = 'LOW'
 
     def __init__(self, num_batches: int = 50, interval: int = 1) -> None:
         for name, value in (('num_batches', num_batches), ('interval', interval)):
@@ -113,5 +120,9 @@ class PreciseBNHook(Hook):
 
     def recompute(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        used = recompute_batch_norm_statistics(model, runner.train_dataloader, self.num_batches)
-        runner.logger.info(f'PreciseBN: BN statistics recomputed over {used} training batches')
+        averaged = [hook.ema_model.module for hook in runner.hooks
+                    if isinstance(hook, EMAHook) and getattr(hook, 'ema_model', None) is not None
+                    and hook.ema_model.update_buffers]
+        for name, each in [('model', model)] + [('EMA model', module) for module in averaged]:
+            used = recompute_batch_norm_statistics(each, runner.train_dataloader, self.num_batches)
+            runner.logger.info(f'PreciseBN: BN statistics of the {name} recomputed over {used} training batches')
