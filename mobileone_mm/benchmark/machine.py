@@ -6,6 +6,7 @@ from typing import NamedTuple, Optional, Set
 FMA_UNITS_PER_CORE = 2  # Intel Xeon Scalable and AMD Zen cores issue two FMAs per cycle; cpuinfo does not say
 FP32_LANES = (('avx512f', 16), ('avx2', 8))  # fp32 lanes of one FMA instruction, widest first
 NATIVE_BF16_FLAGS = ('amx_bf16', 'avx512_bf16')  # x86 flags of bf16 arithmetic in hardware
+RECORDED_FLAGS = ('avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_bf16', 'amx_int8', 'bf16')  # in the record
 
 
 def cpuinfo_field(name: str) -> Optional[str]:

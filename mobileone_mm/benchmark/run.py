@@ -10,7 +10,7 @@ the backbone alone (stem and 4 stages, no head) at 224x224 in float32:
 - this package's fused form in the other ways a user can run it
   (:mod:`.runtimes`): ``torch.compile`` (inductor, frozen weights), eager
   bf16 autocast where the processor computes bf16 in hardware, and, on the
-  CPU, exported to ONNX (opset 11, TorchScript exporter) in ONNX Runtime's
+  CPU, exported to ONNX (opset 13, TorchScript exporter) in ONNX Runtime's
   CPU provider in fp32 and quantized to INT8, each with its outputs'
   relative error and cosine against the training form in fp32 eager;
 - one training step (forward and backward in train mode, no optimizer) of
@@ -28,9 +28,9 @@ the figures of mmpretrain's metafile, read from the installed mmpretrain
 (:mod:`.sizes`). Optionally it times RetinaNet and DeepLabV3 with MobileOne
 and with ResNet backbones (network forward only, no post-processing), in
 PyTorch eager and, on the CPU, exported to ONNX in ONNX Runtime
-(:mod:`.tasks`). ONNX Runtime's threads do not spin between runs, so
-that they do not slow whatever is timed next. Every model gets realistic weights (Kaiming convs, random BN
-statistics) and denormals are flushed: with default BN statistics a random
+(:mod:`.tasks`). ONNX Runtime's threads do not spin between runs, so that
+they do not slow whatever is timed next. Every model gets realistic weights
+(Kaiming convs, random BN statistics) and denormals are flushed: with default BN statistics a random
 MobileOne in eval mode runs into denormal floats, 100x slower on CPU. On
 CUDA, TF32 is off, so that every form and the GEMM ceiling compute in true
 fp32.
@@ -53,12 +53,10 @@ from ..utils.logging import quiet_mmengine_logger
 from .backbones import LatencyRow, benchmark_arch, fill_ceiling_pct
 from .config import BenchmarkConfig
 from .goals import GoalRow, goals
-from .machine import cpu_flags, cpu_name
+from .machine import RECORDED_FLAGS, cpu_flags, cpu_name
 from .sizes import SizeRow, published_figures, size_row
 from .tasks import TaskRow, benchmark_tasks, task_models
 from .timing import GEMM_SIZES, GemmRow, gemm_ceiling
-
-RECORDED_FLAGS = ('avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_bf16', 'amx_int8', 'bf16')
 
 
 @dataclass

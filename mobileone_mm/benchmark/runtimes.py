@@ -75,9 +75,9 @@ def bf16_autocast(model: nn.Module, device: torch.device) -> Candidate:
     else:
         native = cpu_native_bf16()
     if native is None:
-        return Candidate('mobileone_mm', 'fused', 'eager', 'bf16', None,
-                         'not timed: no bf16 in hardware (cpuinfo lacks amx_bf16 and avx512_bf16; oneDNN would '
-                         'emulate it)')
+        why = 'this GPU has no bf16' if device.type == 'cuda' else \
+            'no bf16 in hardware (cpuinfo lacks amx_bf16 and avx512_bf16; oneDNN would emulate it)'
+        return Candidate('mobileone_mm', 'fused', 'eager', 'bf16', None, f'not timed: {why}')
 
     def run(inputs: torch.Tensor) -> object:
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16):
