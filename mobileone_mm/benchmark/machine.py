@@ -68,9 +68,8 @@ def cpu_fp32_peak(threads: int) -> Peak:
     cannot be read.
     """
     flags, clock = cpu_flags(), cpu_clock_ghz()
-    lanes = next((width for flag, width in FP32_LANES if flag in flags), None)
+    isa, lanes = next(((flag, width) for flag, width in FP32_LANES if flag in flags), (None, None))
     if lanes is None or clock is None:
         return Peak(None, 'unknown: cpuinfo gives no clock or no AVX2/AVX-512 flag')
-    isa = next(flag for flag, width in FP32_LANES if width == lanes)
     return Peak(threads * FMA_UNITS_PER_CORE * lanes * 2 * clock,
                 f'{threads} cores x {FMA_UNITS_PER_CORE} FMA units x {lanes} fp32 lanes ({isa}) x 2 x {clock:.2f} GHz')
