@@ -46,7 +46,8 @@ test_evaluator = val_evaluator
 
 # Schedule: 8 epochs; mmdet's lr 0.01 is for 16 images, this batch has 8; gradient clipping keeps the
 # focal loss from collapsing back to "all background". PreciseBNHook recomputes the BN statistics of the weights
-# the checkpoint holds: their running averages lag behind a fast-changing network (mobileone_mm/precise_bn.py).
+# the checkpoint holds: their running averages lag behind a fast-changing network
+# (mobileone_mm/engine/hooks/precise_bn_hook.py).
 max_epochs = 8
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 optim_wrapper = dict(optimizer=dict(lr=0.005), clip_grad=dict(max_norm=10, norm_type=2))
