@@ -3,13 +3,13 @@
 # 128x128 images of 3 shape classes (VOC labels 1-3) at half size, 64x64 crops, on CPU.
 # Only data, classes, image size, head width and schedule differ, and the backbone
 # trains from scratch (its own initialisation instead of the ImageNet checkpoint, which
-# needs a network). The heads are 4x narrower (ASPP 128 channels, FCN 64): at 512 of
-# them the ASPP and bottleneck 3x3 convs were 60 % of an iteration (0.84 s), so 300
+# needs a network). The heads are 4x narrower (ASPP 128 channels, FCN 64): at 512 the
+# ASPP and bottleneck 3x3 convs took 60 % of an iteration (0.84 s), so only 300
 # iterations fitted the time budget, and after 300 the deep stage-4 features (whose
 # receptive field covers the whole 64x64 crop) had learnt one class only barely (IoU
-# 1-4 % on each of seeds 0-2, mIoU 30-36); narrow heads run 900 iterations in the same
-# time. Starting an S0 version from the demo classifier (or a linear head on its
-# features) learnt no faster.
+# 1-4 % on each of seeds 0-2, mIoU 30-36). Narrow heads run 900 iterations in a little
+# more time (600 left a class at IoU 0 on seed 2). Starting an S0 version from the demo
+# classifier (or a linear head on its features) learnt no faster.
 _base_ = '../deeplabv3_mobileone_s1_d8_4xb4_20k_voc12aug_512x512.py'
 
 data_root = 'data/demo/VOCdevkit/VOC2012'
