@@ -20,7 +20,6 @@ from .compat.torchscript_onnx_export import install_torchscript_onnx_export
 from .compat.weights_only_checkpoint import install_safe_checkpoint_loading
 from .engine import PreciseBNHook
 from .models import MobileOne, MobileOneBlock, arch_channels, reparameterize_model
-from .moved_modules import install_moved_module_finder
 from .registry import MODELS
 
 __version__ = '0.1.0'
@@ -31,4 +30,3 @@ install_atomic_checkpoint_saving()
 install_ssd_head_loss_cls()
 install_torchscript_onnx_export()
 install_mmdet_candidate_selection()
-install_moved_module_finder()

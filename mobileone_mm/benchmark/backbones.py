@@ -15,10 +15,10 @@ from ..deploy.task_models import flatten_tensors
 from ..models import MobileOne, MobileOneBlock, reparameterize_model
 from ..testing.weights import make_realistic_, randomize_batch_norm_
 from ..utils.numerics import cosine_similarity, relative_error
+from ..utils.timing import Timing, paired_ratio, time_interleaved
 from .config import BenchmarkConfig
 from .runtimes import Candidate, eager, fused_candidates
 from .sizes import IMAGE_SIZE, SizeRow, count_parameters
-from .timing import Timing, paired_ratio, time_interleaved
 
 
 @dataclass

@@ -6,6 +6,7 @@ import onnxruntime as ort
 import torch
 import torch.nn as nn
 
+from ..deploy.onnxruntime_session import open_session
 from ..deploy.task_models import flatten_tensors
 
 
@@ -44,17 +45,3 @@ def export_onnx(model: nn.Module, inputs: torch.Tensor, directory: str, dynamic_
 def onnx_session(model: nn.Module, inputs: torch.Tensor, directory: str, threads: int) -> ort.InferenceSession:
     """A CPU ``model`` exported by :func:`export_onnx` and opened by :func:`open_session`."""
     return open_session(export_onnx(model, inputs, directory), threads)
-
-
-def open_session(path: str, threads: int) -> ort.InferenceSession:
-    """An ONNX file in ONNX Runtime's CPU provider with ``threads`` intra-op threads that do not spin.
-
-    By default ONNX Runtime's threads spin after each run and slow whatever
-    is timed next in the process (a GEMM: 246 instead of 395 GFLOP/s,
-    docs/performance.md), so every session timed here turns spinning off.
-    """
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry('session.intra_op.allow_spinning', '0')
-    return ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])

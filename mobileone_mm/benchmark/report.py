@@ -7,11 +7,11 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from .backbones import LatencyRow
+from .gemm import GemmRow
 from .goals import GoalRow
 from .run import BenchmarkResult
 from .sizes import SizeRow
 from .tasks import TaskRow
-from .timing import GemmRow
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool = False) -> str:

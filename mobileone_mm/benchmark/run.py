@@ -52,11 +52,11 @@ from tqdm import tqdm
 from ..utils.logging import quiet_mmengine_logger
 from .backbones import LatencyRow, benchmark_arch, fill_ceiling_pct
 from .config import BenchmarkConfig
+from .gemm import GEMM_SIZES, GemmRow, gemm_ceiling
 from .goals import GoalRow, goals
 from .machine import RECORDED_FLAGS, cpu_flags, cpu_name
 from .sizes import SizeRow, published_figures, size_row
 from .tasks import TaskRow, benchmark_tasks, task_models
-from .timing import GEMM_SIZES, GemmRow, gemm_ceiling
 
 
 @dataclass

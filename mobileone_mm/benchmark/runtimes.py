@@ -21,9 +21,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..deploy.onnxruntime_session import open_session
 from ..deploy.quantize import DEFAULT_QUANTIZATION, quantize_onnx
 from .machine import cpu_native_bf16
-from .ort_sessions import export_onnx, open_session
+from .ort_sessions import export_onnx
 
 Run = Callable[[torch.Tensor], object]
 INT8_OPSET = 13  # per-channel DequantizeLinear needs it; the INT8 deploy configs say the same

@@ -14,9 +14,9 @@ from tqdm import tqdm
 from ..deploy.task_models import build_model, load_model_config
 from ..models import MobileOne, reparameterize_model
 from ..testing.weights import randomize_batch_norm_
+from ..utils.timing import Timing, time_repeated
 from .ort_sessions import onnx_session
 from .sizes import count_parameters
-from .timing import Timing, time_repeated
 
 DETECTION_INPUT = (800, 1344)  # mmdet's test scale (1333, 800), padded to a multiple of 32
 SEGMENTATION_INPUT = (512, 512)

@@ -2,19 +2,9 @@
 
 :mod:`.task_models` builds task models from their configs and loads
 checkpoints strictly, :mod:`.fuse_checkpoint` re-parameterizes a checkpoint,
-:mod:`.export` exports with mmdeploy and compares the result with PyTorch,
-judged by :mod:`.agreement`. The names of the former ``mobileone_mm.deploy``
-module (``deploy``, ``DeployError``, ...) resolve to :mod:`.export`'s,
-imported on first use: mmdeploy is imported only when exporting.
+:mod:`.export` exports with mmdeploy and compares the result with PyTorch
+(:mod:`.prediction`), judged by :mod:`.agreement`; :mod:`.sdk` runs
+mmdeploy's SDK on an export, :mod:`.quantize` makes its INT8 model and
+:mod:`.evaluate` measures its metric. The submodules are imported where they
+are used: mmdeploy is imported only when exporting.
 """
-import importlib
-from typing import Any
-
-
-EXPORT_NAMES = ('deploy', 'DeployError', 'DeployResult', 'check_reparameterized', 'at_network_resolution')
-
-
-def __getattr__(name: str) -> Any:
-    if name in EXPORT_NAMES:
-        return getattr(importlib.import_module(f'{__name__}.export'), name)
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

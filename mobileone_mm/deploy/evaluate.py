@@ -21,10 +21,10 @@ from mmengine.evaluator import Evaluator
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
-from ..benchmark.ort_sessions import open_session
-from ..benchmark.timing import Timing, time_interleaved
 from ..engine.runner import build_runner, configure_testing
 from ..utils.logging import quiet_mmengine_logger
+from ..utils.timing import Timing, time_interleaved
+from .onnxruntime_session import open_session
 from .task_models import read_fitting_checkpoint
 
 # The metric each framework's configs evaluate first, for the one-line tables.
@@ -120,7 +120,7 @@ def time_onnx_models(onnx_files: Dict[str, str], inputs: np.ndarray, threads: in
                      ) -> Dict[str, Timing]:
     """Times ONNX models on the same input in interleaved rounds in ONNX Runtime's CPU provider.
 
-    Spinning is off (:func:`~mobileone_mm.benchmark.ort_sessions.open_session`).
+    Spinning is off (:func:`~mobileone_mm.deploy.onnxruntime_session.open_session`).
     """
     calls = {}
     for name, path in onnx_files.items():

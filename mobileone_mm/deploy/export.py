@@ -28,7 +28,7 @@ import os
 import os.path as osp
 import shutil
 from dataclasses import dataclass
-from typing import List, Optional, Tuple, Union
+from typing import List, Optional, Union
 
 import mmcv
 import numpy as np
@@ -36,7 +36,7 @@ import torch
 import torch.nn as nn
 from mmdeploy.apis import build_task_processor, torch2onnx
 from mmdeploy.backend.sdk.export_info import export2SDK
-from mmdeploy.utils import Backend, get_input_shape, get_ir_config
+from mmdeploy.utils import Backend, get_ir_config
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.structures import BaseDataElement
@@ -44,9 +44,9 @@ from mmengine.structures import BaseDataElement
 from ..models import MobileOneBlock
 from ..utils.config import config_name
 from .agreement import AGREEMENT_BY_TASK, Agreement
+from .prediction import pytorch_prediction
 from .quantize import calibration_inputs, quantization_settings, quantize_onnx
 from .task_models import build_checkpoint_model, load_model_config
-
 
 # mmdeploy's task for each framework, and the prefix of its deploy configs in configs/deploy/.
 TASK_OF_FRAMEWORK = {'mmpretrain': ('Classification', 'classification'), 'mmdet': ('ObjectDetection', 'detection'),
@@ -207,30 +207,6 @@ def check_backend_files(deploy_cfg: Config, model_cfg: Config, checkpoint: str, 
     return DeployResult(backend_files, num_fused_blocks, AGREEMENT_BY_TASK[task](expected, actual), expected, actual)
 
 
-def pytorch_prediction(reference: nn.Module, task_processor, deploy_cfg: Config, image: str,
-                       at_network_size: bool = False) -> Tuple[dict, BaseDataElement]:
-    """``reference``'s prediction on ``image``, preprocessed as mmdeploy prepares it for ``deploy_cfg``'s input shape.
-
-    Args:
-        reference (nn.Module): The checkpoint's model as the config builds it.
-        task_processor: mmdeploy's task processor of the model and deploy configs.
-        deploy_cfg (Config): The deploy config (its input shape, if static).
-        image (str): The image.
-        at_network_size (bool): Predict segmentations at the network's
-            output resolution (:func:`at_network_resolution`) instead of the
-            image's. Defaults to False.
-
-    Returns:
-        tuple[dict, BaseDataElement]: The preprocessed batch and the prediction.
-    """
-    data, _ = task_processor.create_input(image, get_input_shape(deploy_cfg))
-    data = reference.data_preprocessor(data, False)
-    if at_network_size:
-        at_network_resolution(data['data_samples'])
-    with torch.no_grad():
-        return data, reference(data['inputs'], copy.deepcopy(data['data_samples']), mode='predict')[0]
-
-
 def check_deploy_config(deploy_cfg: Config, model_cfg: Config) -> str:
     """Checks that the deploy config exports to ONNX Runtime the task of the model config's framework.
 
@@ -280,14 +256,3 @@ def check_reparameterized(model: nn.Module) -> int:
     if synced:
         raise DeployError(f'SyncBatchNorm left in the model, e.g. {synced[0]}')
     return len(blocks)
-
-
-def at_network_resolution(data_samples: list) -> None:
-    """Makes segmentations be compared at the network's output resolution.
-
-    From there mmseg resizes logits to the original image bilinearly, and
-    mmdeploy resizes label maps nearest-neighbour: the two differ along class
-    borders whatever the backend, so both skip the resize.
-    """
-    for data_sample in data_samples:
-        data_sample.set_metainfo(dict(ori_shape=data_sample.img_shape))

@@ -36,7 +36,7 @@ from mmpretrain.structures import DataSample
 from mmseg.structures import SegDataSample
 
 from .agreement import Agreement, detection_agreement, segmentation_agreement, top1_agreement
-from .export import pytorch_prediction
+from .prediction import pytorch_prediction
 from .task_models import build_checkpoint_model
 
 SDK_AGREEMENT_BY_TASK = {'Classification': top1_agreement, 'ObjectDetection': detection_agreement,

@@ -1,1 +1,1 @@
-"""Helpers shared by the layers: config reading, state-dict checks, atomic files, relative errors."""
+"""Helpers shared by the layers: config reading, state-dict checks, atomic files, relative errors, timing."""

@@ -11,17 +11,18 @@ import torch
 
 from mobileone_mm.benchmark import BenchmarkConfig, machine
 from mobileone_mm.benchmark.backbones import LatencyRow, time_candidates
+from mobileone_mm.benchmark.gemm import GemmRow
 from mobileone_mm.benchmark.goals import goals
 from mobileone_mm.benchmark.machine import cpu_native_bf16
-from mobileone_mm.benchmark.runtimes import Candidate
 from mobileone_mm.benchmark.ort_sessions import onnx_session
 from mobileone_mm.benchmark.report import format_table
+from mobileone_mm.benchmark.runtimes import Candidate
 from mobileone_mm.benchmark.sizes import SizeRow, published_figures
 from mobileone_mm.benchmark.tasks import TaskModel, TaskNetwork, benchmark_tasks, task_models
-from mobileone_mm.benchmark.timing import GemmRow, paired_ratio, time_interleaved
 from mobileone_mm.deploy.task_models import build_model, flatten_tensors, load_model_config
 from mobileone_mm.models import reparameterize_model
 from mobileone_mm.testing.weights import randomize_batch_norm_
+from mobileone_mm.utils.timing import paired_ratio, time_interleaved
 
 ROOT = Path(__file__).resolve().parents[2]
 IMPLEMENTATIONS = ('mobileone_mm', 'mmpretrain', 'timm')
