@@ -10,6 +10,8 @@
   a kill while it writes truncates them.
 - :mod:`.mmdeploy_candidate_selection`: mmdeploy's dense head rewrite picks
   NMS candidates by prior, mmdet by (prior, class) pair.
+- :mod:`.mmdeploy_frame_lookup`: mmdeploy's rewriters find their caller
+  with ``inspect.stack()``, seconds per export.
 - :mod:`.ssd_head_loss_cls`: mmdet 3.3.0's ``SSDHead`` fails to predict for
   want of a ``loss_cls``.
 
@@ -17,9 +19,11 @@
 """
 from .atomic_checkpoint_saving import install_atomic_checkpoint_saving
 from .mmdeploy_candidate_selection import install_mmdet_candidate_selection
+from .mmdeploy_frame_lookup import install_fast_frame_lookup
 from .ssd_head_loss_cls import install_ssd_head_loss_cls
 from .torchscript_onnx_export import install_torchscript_onnx_export
 from .weights_only_checkpoint import UnsafeCheckpointError, install_safe_checkpoint_loading
 
-__all__ = ['UnsafeCheckpointError', 'install_atomic_checkpoint_saving', 'install_mmdet_candidate_selection',
-           'install_safe_checkpoint_loading', 'install_ssd_head_loss_cls', 'install_torchscript_onnx_export']
+__all__ = ['UnsafeCheckpointError', 'install_atomic_checkpoint_saving', 'install_fast_frame_lookup',
+           'install_mmdet_candidate_selection', 'install_safe_checkpoint_loading', 'install_ssd_head_loss_cls',
+           'install_torchscript_onnx_export']

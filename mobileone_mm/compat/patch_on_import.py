@@ -51,9 +51,10 @@ def patch_on_import(module_name: str, patch: Patch) -> None:
     Args:
         module_name (str): The module's full name, e.g. ``'mmdet.models.dense_heads.ssd_head'``.
         patch (Callable): Called with the executed module; it must be idempotent, since a module that
-            is already imported is patched again by each call.
+            is already imported is patched again by each call. One patch may serve several modules.
     """
     if module_name in sys.modules:
         patch(sys.modules[module_name])
-    elif not any(isinstance(finder, PatchingFinder) and finder.patch is patch for finder in sys.meta_path):
+    elif not any(isinstance(finder, PatchingFinder) and (finder.module_name, finder.patch) == (module_name, patch)
+                 for finder in sys.meta_path):
         sys.meta_path.insert(0, PatchingFinder(module_name, patch))
