@@ -1,8 +1,9 @@
-# The README's two commands: `make demo` (the main job, end to end) and `make test`.
-# Both create or reuse .venv/ through tools/install_env.sh (a no-op once installed).
+# The README's two commands: `make demo` (the main job, end to end) and `make test` (what CI runs);
+# `make test-quick` is the edit loop's tier: the unit tests, without those marked slow.
+# All create or reuse .venv/ through tools/install_env.sh (a no-op once installed).
 PYTHON := .venv/bin/python
 
-.PHONY: install demo test
+.PHONY: install demo test test-quick
 
 install:
 	bash tools/install_env.sh
@@ -11,5 +12,12 @@ demo: install
 	$(PYTHON) tools/check_backbones.py
 	$(PYTHON) tools/demo.py
 
+# One pytest-xdist worker per CPU (at most 4: each holds its own session fixtures), one thread each (tests/conftest.py);
+# loadgroup keeps the tests that share an expensive module fixture on one worker.
+PYTEST_PARALLEL := -n logical --maxprocesses 4 --dist loadgroup
+
 test: install
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest $(PYTEST_PARALLEL) --durations=20
+
+test-quick: install
+	$(PYTHON) -m pytest $(PYTEST_PARALLEL) -m "not slow"

@@ -1,3 +1,4 @@
+import os
 import runpy
 import sys
 from pathlib import Path
@@ -12,6 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Random-init MobileOne in eval mode can produce denormals, which make CPU convs ~100x slower.
 torch.set_flush_denormal(True)
+# Under pytest-xdist the suite runs in one worker process per core: one thread each, so that two workers never
+# share a core (oversubscribed OpenMP threads wait on each other). Subprocesses of the tests inherit it.
+if 'PYTEST_XDIST_WORKER' in os.environ:
+    os.environ['OMP_NUM_THREADS'] = '1'
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope='session')
@@ -22,7 +28,7 @@ def demo_dir(tmp_path_factory) -> Path:
     return directory
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def run_tool() -> Callable[..., None]:
     """Runs ``tools/<name>.py`` in this process, as from the command line: ``run_tool('test', CONFIG, ...)``."""
 

@@ -27,6 +27,9 @@ from mobileone_mm.utils.timing import paired_ratio, time_interleaved
 ROOT = Path(__file__).resolve().parents[2]
 IMPLEMENTATIONS = ('mobileone_mm', 'mmpretrain', 'timm')
 
+# One worker builds this module's fixture once (pytest-xdist's loadgroup).
+pytestmark = pytest.mark.xdist_group('benchmark')
+
 
 def read_csv(path: Path) -> list[dict]:
     with open(path, newline='') as file:
@@ -48,6 +51,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out_dir
 
 
+@pytest.mark.slow  # the whole benchmark, in its own process
 def test_quick_run_writes_every_output(quick_run: Path) -> None:
     for name in ('latency.csv', 'sizes.csv', 'gemm.csv', 'benchmark.json', 'latency_cpu_b1.png'):
         assert (quick_run / name).stat().st_size > 0, name
@@ -60,6 +64,7 @@ FUSED_WAYS = {('eager', 'fp32'), ('torch.compile', 'fp32'), ('eager', 'bf16'), (
               ('onnxruntime', 'int8')}
 
 
+@pytest.mark.slow  # the whole benchmark, in its own process
 def test_quick_run_latency_rows(quick_run: Path) -> None:
     rows = read_csv(quick_run / 'latency.csv')
     assert list(rows[0]) == columns(LatencyRow)
@@ -88,6 +93,7 @@ def test_quick_run_latency_rows(quick_run: Path) -> None:
     assert params['mobileone_mm', 'fused'] < params['mobileone_mm', 'train']
 
 
+@pytest.mark.slow  # the whole benchmark, in its own process
 def test_quick_run_checks_every_inference_way_against_the_training_form(quick_run: Path) -> None:
     rows = read_csv(quick_run / 'latency.csv')
     for row in rows:
@@ -104,6 +110,7 @@ def test_quick_run_checks_every_inference_way_against_the_training_form(quick_ru
     assert (bf16['median_ms'] == '') == (cpu_native_bf16() is None)
 
 
+@pytest.mark.slow  # the whole benchmark, in its own process
 def test_quick_run_sizes_match_mmpretrain(quick_run: Path) -> None:
     (row, ) = read_csv(quick_run / 'sizes.csv')
     assert list(row) == columns(SizeRow)
@@ -112,6 +119,7 @@ def test_quick_run_sizes_match_mmpretrain(quick_run: Path) -> None:
     assert int(row['backbone_macs']) < int(row['features_macs']) < int(row['classifier_macs'])
 
 
+@pytest.mark.slow  # the whole benchmark, in its own process
 def test_quick_run_json(quick_run: Path) -> None:
     result = json.loads((quick_run / 'benchmark.json').read_text())
     assert set(result) == {'environment', 'config', 'gemm', 'sizes', 'latency', 'tasks', 'goals'}

@@ -45,12 +45,12 @@ BACKBONE_INIT = [dict(type='Kaiming', layer=['Conv2d']), dict(type='Constant', v
 CANDIDATES = 30  # about as many (anchor, class) pairs pass the score threshold on the test image
 
 
-def small_config(task: str, config: Optional[str] = None) -> Config:
+def small_config(task: str, config: Optional[str] = None, image_size: int = IMAGE_SIZE) -> Config:
     """The task's real config (or another ``config`` of the task), its test pipeline resized to the small image."""
     cfg = load_model_config(str(ROOT / (config or TASKS[task]['config'])))
     for transform in cfg.test_pipeline:
         if transform['type'] == 'Resize':
-            transform['scale'] = (IMAGE_SIZE, IMAGE_SIZE)
+            transform['scale'] = (image_size, image_size)
     return cfg
 
 
@@ -127,7 +127,21 @@ def aim_ssd_detections_(model: nn.Module, image: str, seed: int = 0) -> None:
         level[-1].bias.view(-1, num_classes + 1)[:, num_classes] += raise_by
 
 
-def task_checkpoint(task: str, cfg: Config, directory: Path) -> SimpleNamespace:
+def with_opencv_resizing(cfg: Config) -> Config:
+    """The config, resizing with OpenCV where it resizes with Pillow, as the SDK always does.
+
+    mmpretrain's ImageNet pipeline resizes with Pillow, which the SDK cannot:
+    the pixels differ, and the near-uniform scores of a random classifier
+    change their top-1 with them.
+    """
+    cfg = copy.deepcopy(cfg)
+    for transform in cfg.test_pipeline:
+        if transform.get('backend') == 'pillow':
+            transform['backend'] = 'cv2'
+    return cfg
+
+
+def task_checkpoint(task: str, cfg: Config, directory: Path, image_size: int = IMAGE_SIZE) -> SimpleNamespace:
     """A random, realistically calibrated checkpoint of ``cfg`` and a test image, in ``directory``.
 
     Detectors get their scores aimed so that a few dozen detections pass
@@ -135,13 +149,13 @@ def task_checkpoint(task: str, cfg: Config, directory: Path) -> SimpleNamespace:
     :func:`aim_ssd_detections_`).
     """
     image = str(directory / 'image.jpg')
-    Image.fromarray(make_scene(np.random.default_rng(0), IMAGE_SIZE, num_objects=3).image).save(image, quality=95)
+    Image.fromarray(make_scene(np.random.default_rng(0), image_size, num_objects=3).image).save(image, quality=95)
     initialised = copy.deepcopy(cfg)
     initialised.model.backbone.init_cfg = BACKBONE_INIT
     model = build_model(initialised)
     torch.manual_seed(0)
     model.init_weights()
-    calibrate_batch_norm_(model, example_inputs(model, IMAGE_SIZE, num_images=16, seed=1))
+    calibrate_batch_norm_(model, example_inputs(model, image_size, num_images=16, seed=1))
     if task == 'detection':
         aim_retinanet_detections_(model, image)
     if task == 'ssdlite':

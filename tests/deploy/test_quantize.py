@@ -1,7 +1,9 @@
 """INT8 deployment: static quantization calibrated on the config's images, and its metric beside fp32's."""
+import contextlib
+import io
 import json
-import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import onnx
@@ -19,6 +21,10 @@ DEMO = {'classification': ('configs/demo/mobileone_s0_demo.py', 'accuracy/top1',
         'detection': ('configs/demo/retinanet_mobileone_s0_demo.py', 'coco/bbox_mAP', 'coco/val2017/000000.jpg'),
         'segmentation': ('configs/demo/deeplabv3_mobileone_s1_d8_voc12aug_demo.py', 'mIoU',
                          'VOCdevkit/VOC2012/JPEGImages/demo_aug_00000.jpg')}
+CALIBRATION_IMAGES = 6
+# The images each task calibrates on: CALIBRATION_IMAGES, or all of the validation split when it holds fewer (the
+# suite's demo data has 6 classification, 8 detection and 3 segmentation validation images; tests/conftest.py).
+CALIBRATED = {'classification': 6, 'detection': 6, 'segmentation': 3}
 
 
 def int8_config(task: str) -> str:
@@ -39,20 +45,32 @@ def initialised_checkpoint(config: str, path: Path, image: str) -> str:
     return str(path)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize('task', list(DEMO))
-def test_int8_deploy_writes_a_quantized_model_and_prints_its_metric_beside_fp32_and_the_sdks(
-        task, demo_dir, monkeypatch, capsys, run_tool):
-    monkeypatch.chdir(demo_dir)  # the demo configs read data/demo/...
-    config, metric, image = (str(ROOT / DEMO[task][0]), *DEMO[task][1:])
-    checkpoint = initialised_checkpoint(config, demo_dir / f'{task}.pth', f'data/demo/{image}')
+@pytest.fixture(scope='session', params=[pytest.param(task, marks=pytest.mark.xdist_group(f'int8-{task}'))
+                                          for task in DEMO])
+def int8_deploy(request, demo_dir, run_tool) -> SimpleNamespace:
+    """``tools/deploy.py`` with the task's INT8 deploy config and ``--dump-info`` on its demo config, once per run.
+
+    The checkpoint has random weights (:func:`initialised_checkpoint`); what the tool printed is kept. The
+    tests of one task run on one pytest-xdist worker (``--dist loadgroup``), which runs the tool once.
+    """
+    task = request.param
+    config, image = str(ROOT / DEMO[task][0]), f'data/demo/{DEMO[task][2]}'
     work_dir = demo_dir / f'{task}_int8'
-    run_tool('deploy', int8_config(task), config, checkpoint, f'data/demo/{image}', '--work-dir', str(work_dir),
-             '--calib-images', '4', '--dump-info')
-    printed = capsys.readouterr().out
-    print(printed)
-    assert re.search(rf'quantized {work_dir}/end2end_int8.onnx \(calibrated on [34] images\)', printed)
-    table = [line for line in printed.splitlines() if line.startswith('| ')]
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()) as printed:
+        patch.chdir(demo_dir)  # the demo configs read data/demo/...
+        checkpoint = initialised_checkpoint(config, demo_dir / f'{task}.pth', image)
+        run_tool('deploy', int8_config(task), config, checkpoint, image, '--work-dir', str(work_dir),
+                 '--calib-images', str(CALIBRATION_IMAGES), '--dump-info')
+    print(printed.getvalue())
+    return SimpleNamespace(task=task, config=config, work_dir=work_dir, printed=printed.getvalue())
+
+
+@pytest.mark.slow
+def test_int8_deploy_writes_a_quantized_model_and_prints_its_metric_beside_fp32_and_the_sdks(int8_deploy):
+    metric, work_dir = DEMO[int8_deploy.task][1], int8_deploy.work_dir
+    calibrated = CALIBRATED[int8_deploy.task]
+    assert f'quantized {work_dir}/end2end_int8.onnx (calibrated on {calibrated} images)' in int8_deploy.printed
+    table = [line for line in int8_deploy.printed.splitlines() if line.startswith('| ')]
     assert table[0].startswith(f'| model | {metric} |')
     assert [line.split(' | ')[0] for line in table[1:]] == ['| PyTorch fp32', '| ONNX Runtime fp32',
                                                              '| ONNX Runtime INT8', '| mmdeploy SDK fp32']
@@ -62,16 +80,14 @@ def test_int8_deploy_writes_a_quantized_model_and_prints_its_metric_beside_fp32_
 
 
 @pytest.mark.slow
-def test_int8_classifier_follows_the_fp32_one_on_its_calibration_images(demo_dir, monkeypatch, run_tool):
+@pytest.mark.xdist_group('int8-classification')  # on the pytest-xdist worker that built the export
+@pytest.mark.parametrize('int8_deploy', ['classification'], indirect=True)
+def test_int8_classifier_follows_the_fp32_one_on_its_calibration_images(int8_deploy, demo_dir, monkeypatch):
     monkeypatch.chdir(demo_dir)
-    config = str(ROOT / DEMO['classification'][0])
-    checkpoint = initialised_checkpoint(config, demo_dir / 'int8_close.pth', f'data/demo/{DEMO["classification"][2]}')
-    work_dir = demo_dir / 'int8_close'
-    run_tool('deploy', int8_config('classification'), config, checkpoint,
-             f'data/demo/{DEMO["classification"][2]}', '--work-dir', str(work_dir), '--calib-images', '8')
-    deploy_cfg, model_cfg = Config.fromfile(int8_config('classification')), load_model_config(config)
-    inputs = calibration_inputs(deploy_cfg, model_cfg, build_model(model_cfg), 8)
-    fp32, int8 = (ort.InferenceSession(str(work_dir / name), providers=['CPUExecutionProvider'])
+    deploy_cfg, model_cfg = Config.fromfile(int8_config('classification')), load_model_config(int8_deploy.config)
+    inputs = calibration_inputs(deploy_cfg, model_cfg, build_model(model_cfg), CALIBRATION_IMAGES)
+    assert len(inputs) == CALIBRATED['classification']
+    fp32, int8 = (ort.InferenceSession(str(int8_deploy.work_dir / name), providers=['CPUExecutionProvider'])
                   for name in ('end2end.onnx', 'end2end_int8.onnx'))
     expected, actual = (np.concatenate([session.run(None, {'input': array})[0] for array in inputs])
                         for session in (fp32, int8))

@@ -6,6 +6,7 @@ read ``data/demo/...`` relative to the working directory.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -88,10 +89,32 @@ def train_classifier(work_dir: str, max_epochs: int, resume: bool = False) -> di
     return CheckpointLoader.load_checkpoint(find_latest_checkpoint(work_dir), map_location='cpu')
 
 
+@pytest.fixture(scope='session')
+def two_epochs(demo_dir) -> Path:
+    """The demo classifier trained for two epochs straight, a checkpoint after each: a read-only work dir.
+
+    Tests that train on from it copy it (:func:`copied_work_dir`).
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(demo_dir)  # the demo configs read data/demo/...
+        work_dir = demo_dir / 'two_epochs'
+        train_classifier(str(work_dir), max_epochs=2)
+    return work_dir
+
+
+def copied_work_dir(work_dir: Path, destination: Path) -> Path:
+    """A copy of ``work_dir`` whose ``last_checkpoint`` names the copy's own latest checkpoint."""
+    shutil.copytree(work_dir, destination)
+    last = destination / 'last_checkpoint'
+    last.write_text(str(destination / Path(last.read_text().strip()).name))
+    return destination
+
+
 @pytest.mark.slow
-def test_resumed_training_ends_where_uninterrupted_training_does(in_demo_dir):
+@pytest.mark.xdist_group('two_epochs')  # one pytest-xdist worker trains the fixture once
+def test_resumed_training_ends_where_uninterrupted_training_does(two_epochs, in_demo_dir):
     """Two epochs straight equal one epoch, then a resumed second epoch: iteration count and weights."""
-    straight = train_classifier(str(in_demo_dir / 'straight'), max_epochs=2)
+    straight = CheckpointLoader.load_checkpoint(str(two_epochs / 'epoch_2.pth'), map_location='cpu')
     first_epoch = train_classifier(str(in_demo_dir / 'interrupted'), max_epochs=1)
     resumed = train_classifier(str(in_demo_dir / 'interrupted'), max_epochs=2, resume=True)
     assert first_epoch['meta']['epoch'] == 1
@@ -214,9 +237,10 @@ runpy.run_path(sys.argv[0], run_name='__main__')
 
 
 @pytest.mark.slow
-def test_a_kill_during_a_checkpoint_save_leaves_the_previous_one_loadable_and_training_resumes(in_demo_dir):
-    work_dir = in_demo_dir / 'killed'
-    train_classifier(str(work_dir), max_epochs=2)
+@pytest.mark.xdist_group('two_epochs')
+def test_a_kill_during_a_checkpoint_save_leaves_the_previous_one_loadable_and_training_resumes(two_epochs,
+                                                                                                 in_demo_dir):
+    work_dir = copied_work_dir(two_epochs, in_demo_dir / 'killed')
     script = in_demo_dir / 'killed_during_save.py'
     script.write_text(KILLED_DURING_SAVE)
     options = [f'{key}={value}' for key, value in dict(SHORT_CLASSIFIER_RUN, **{'train_cfg.max_epochs': 2}).items()]
