@@ -37,7 +37,13 @@ def replace_atomically(path: PathLike, data: bytes) -> None:
 
 
 def write_atomically(path: PathLike, write: Callable[[BinaryIO], Any]) -> None:
+    """Calls ``write`` on a temporary file beside ``path``, flushes it to disk and renames it over ``path``.
+
+    The file gets the mode of the file it replaces, or the mode ``open()``
+    gives a new file (:func:`new_file_mode`): ``mkstemp`` makes it owner-only.
+    """
     path = os.fspath(path)
+    mode = os.stat(path).st_mode & 0o7777 if osp.exists(path) else new_file_mode()
     handle, temporary = tempfile.mkstemp(dir=osp.dirname(osp.abspath(path)), prefix=f'.{osp.basename(path)}.',
                                          suffix='.tmp')
     try:
@@ -45,8 +51,20 @@ def write_atomically(path: PathLike, write: Callable[[BinaryIO], Any]) -> None:
             write(file)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:
         if osp.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def new_file_mode() -> int:
+    """The mode ``open(path, 'w')`` gives a new file: ``0o666`` less the process's umask.
+
+    Python has no getter for the umask: it is read by setting it and setting
+    it back at once.
+    """
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
