@@ -9,6 +9,12 @@ all of which must be <= 1e-5, and, for information, the whole backbone's
 float32 re-parameterization error, where a deep random network amplifies each
 layer's rounding whichever form computes it.
 """
+import warnings
+
+# Deprecation notices of the stack that a user of the demo can do nothing about, silenced here at the entry
+# rather than in the library: setuptools' on mmengine's `import pkg_resources` (printed four times).
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
+
 import torch
 from tqdm import tqdm
 

@@ -14,6 +14,14 @@ Example:
     python tools/demo.py --work-dir work_dirs/demo
     python tools/demo.py --only classifier ssdlite
 """
+import warnings
+
+# Deprecation notices of the stack that a user of the demo can do nothing about, silenced here at the entry
+# rather than in the library: setuptools' on mmengine's `import pkg_resources` (printed four times), mmseg's on its
+# own heads' `build_loss`.
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
+warnings.filterwarnings('ignore', message='``build_loss`` would be deprecated', category=UserWarning)
+
 import argparse
 import logging
 import os.path as osp
@@ -135,7 +143,7 @@ class ProgressBar(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         self.bar.update()
         if outputs and 'loss' in outputs:
-            self.bar.set_postfix(loss=f'{float(outputs["loss"]):.3f}')
+            self.bar.set_postfix(loss=f'{float(outputs["loss"].detach()):.3f}')
 
     def after_train(self, runner) -> None:
         self.bar.close()
@@ -150,6 +158,13 @@ class ProgressBar(Hook):
         self.bar.close()
 
 
+class WithoutDeprecationNotices(logging.Filter):
+    """Drops mmengine's own deprecation notices ("FileClient" will be deprecated ...) that its transforms log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return 'will be deprecated in future' not in record.getMessage()
+
+
 def quiet_runner(cfg: Config, description: str) -> Runner:
     """The config's runner, printing warnings and a progress bar; its log file in the work dir keeps the INFO lines.
 
@@ -162,6 +177,8 @@ def quiet_runner(cfg: Config, description: str) -> Runner:
     for handler in runner.logger.handlers:
         if isinstance(handler, logging.FileHandler):
             handler.setLevel(logging.INFO)
+        else:
+            handler.addFilter(WithoutDeprecationNotices())
     runner.register_hook(ProgressBar(description))
     return runner
 
