@@ -68,13 +68,23 @@ def arch_channels(arch: Union[str, dict]) -> Tuple[int, ...]:
 
 
 def check_out_indices(out_indices: Union[int, Sequence[int]]) -> Tuple[int, ...]:
-    """Normalizes ``out_indices`` to a tuple of stage indices in [0, 3]."""
+    """Normalizes ``out_indices`` to a tuple of stage indices in [0, 3]; a stage named twice is refused."""
     indices = (out_indices, ) if isinstance(out_indices, int) else out_indices
-    if (not isinstance(indices, Sequence) or len(indices) == 0
-            or not all(isinstance(i, int) and -NUM_STAGES <= i < NUM_STAGES for i in indices)):
+    if (not isinstance(indices, Sequence) or len(indices) == 0 or not all(
+            isinstance(i, int) and not isinstance(i, bool) and -NUM_STAGES <= i < NUM_STAGES for i in indices)):
         raise ValueError(f'out_indices must be an int or a non-empty sequence of ints in '
                          f'[{-NUM_STAGES}, {NUM_STAGES - 1}], got {out_indices!r}')
-    return tuple(sorted({i % NUM_STAGES for i in indices}))
+    stages = [i % NUM_STAGES for i in indices]
+    if len(set(stages)) < len(stages):
+        raise ValueError(f'out_indices {out_indices!r} names a stage twice: each stage gives one output')
+    return tuple(sorted(stages))
+
+
+def check_flag(name: str, value: object) -> bool:
+    """Checks that ``value`` is a bool (``'yes'`` or ``1`` is not taken for True), naming it in the error."""
+    if not isinstance(value, bool):
+        raise ValueError(f'{name} must be True or False, got {value!r}')
+    return value
 
 
 def check_stage_ints(name: str, values: Sequence[int]) -> Tuple[int, ...]:

@@ -11,8 +11,8 @@ from mmengine.model import BaseModule, Sequential
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..registry import register_backbone
-from .archs import (ARCH_ZOO, NUM_STAGES, arch_channels, arch_settings, check_out_indices, check_positive_int,
-                    check_stage_ints)
+from .archs import (ARCH_ZOO, NUM_STAGES, arch_channels, arch_settings, check_flag, check_out_indices,
+                    check_positive_int, check_stage_ints)
 from .block import MobileOneBlock
 
 
@@ -91,8 +91,9 @@ class MobileOne(BaseModule):
         if se_cfg is not None:  # checked for every arch, also those without SE blocks
             check_positive_int("se_cfg['ratio']", se_cfg.get('ratio', 16))
         self.frozen_stages = frozen_stages
-        self.deploy = deploy
-        self.norm_eval = norm_eval
+        self.deploy = check_flag('deploy', deploy)
+        self.norm_eval = check_flag('norm_eval', norm_eval)
+        check_flag('merged_training', merged_training)
 
         block_cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg, deploy=deploy,
                          merged_training=merged_training)
