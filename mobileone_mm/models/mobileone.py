@@ -16,6 +16,28 @@ from .archs import (ARCH_ZOO, NUM_STAGES, arch_channels, arch_settings, check_fl
 from .block import MobileOneBlock
 
 
+OWN_INIT_CFG = [dict(type='Kaiming', layer=['Conv2d']), dict(type='Constant', val=1, layer=['_BatchNorm'])]
+# Model-zoo schemes of mmcv/mmengine: their names are ImageNet checkpoints of other networks unless they say MobileOne.
+MODEL_ZOO_SCHEMES = ('open-mmlab://', 'openmmlab://', 'torchvision://', 'mmcls://', 'mmpretrain://')
+
+
+def pretrained_init_cfg(pretrained: str) -> dict:
+    """The ``init_cfg`` of ``pretrained=``: ``Pretrained`` from that checkpoint.
+
+    Raises:
+        ValueError: If ``pretrained`` is not a str, or is a model-zoo name
+            of another network, as a backbone swapped into one of mmseg's
+            ResNet configs gets from the segmentor's ``pretrained``.
+    """
+    if not isinstance(pretrained, str):
+        raise ValueError(f'pretrained must be a checkpoint path or URL, got {pretrained!r}')
+    if pretrained.startswith(MODEL_ZOO_SCHEMES) and 'mobileone' not in pretrained.lower():
+        raise ValueError(f"pretrained={pretrained!r} names another network's weights (mmseg passes the segmentor's "
+                         f"pretrained to its backbone): set model.pretrained=None and give MobileOne's weights as "
+                         f"backbone init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')")
+    return dict(type='Pretrained', checkpoint=pretrained)
+
+
 @register_backbone
 class MobileOne(BaseModule):
     """MobileOne backbone, with the strides and dilations of mmseg's ResNet.
@@ -47,6 +69,12 @@ class MobileOne(BaseModule):
             faster, with identical results; see :class:`MobileOneBlock`.
             Defaults to True.
         init_cfg (dict | list[dict], optional): Initialization config.
+            Defaults to Kaiming convs and unit batch norms.
+        pretrained (str, optional): A checkpoint to start from, as mmseg's
+            backbones take it (mmseg's segmentors pass their ``pretrained``
+            on): the same as ``init_cfg=dict(type='Pretrained',
+            checkpoint=pretrained)``. Another network's model-zoo name
+            (``open-mmlab://resnet50_v1c``) is refused. Defaults to None.
 
     Example:
         >>> import torch
@@ -76,11 +104,13 @@ class MobileOne(BaseModule):
                  deploy: bool = False,
                  norm_eval: bool = False,
                  merged_training: bool = True,
-                 init_cfg: Optional[Union[dict, List[dict]]] = [
-                     dict(type='Kaiming', layer=['Conv2d']),
-                     dict(type='Constant', val=1, layer=['_BatchNorm'])
-                 ]) -> None:
-        super().__init__(init_cfg)
+                 init_cfg: Optional[Union[dict, List[dict]]] = OWN_INIT_CFG,
+                 pretrained: Optional[str] = None) -> None:
+        if pretrained is not None:
+            if init_cfg is not OWN_INIT_CFG and init_cfg is not None:
+                raise ValueError(f'MobileOne got both pretrained={pretrained!r} and init_cfg={init_cfg!r}; give one')
+            init_cfg = pretrained_init_cfg(pretrained)
+        super().__init__(init_cfg)  # BaseModule keeps a deep copy
         self.arch = arch_settings(arch)
         self.out_indices = check_out_indices(out_indices)
         if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= NUM_STAGES:

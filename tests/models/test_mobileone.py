@@ -1,7 +1,12 @@
+import copy
+
 import pytest
 import torch
 import torch.nn as nn
+from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import DefaultScope
+from mmseg.registry import MODELS as MMSEG_MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mobileone_mm import MobileOne, MobileOneBlock, arch_channels, reparameterize_model
@@ -332,3 +337,34 @@ def test_block_refuses_a_padding_that_does_not_fuse(kernel_size, padding, dilati
 def test_se_layer_refuses_a_ratio_that_is_not_a_positive_int():
     with pytest.raises(ValueError, match='SE ratio must be a positive int, got 0'):
         MobileOneBlock(8, 8, 1, 1, se_cfg=dict(ratio=0))
+
+
+def test_pretrained_is_taken_as_mmsegs_backbones_take_it():
+    assert MobileOne('s0', pretrained='work_dirs/classifier/epoch_10.pth').init_cfg == dict(
+        type='Pretrained', checkpoint='work_dirs/classifier/epoch_10.pth')
+    with pytest.raises(ValueError, match=r"pretrained='open-mmlab://resnet50_v1c' names another network's weights "
+                       r'.* set model.pretrained=None'):
+        MobileOne('s0', pretrained='open-mmlab://resnet50_v1c')
+    with pytest.raises(ValueError, match='MobileOne got both pretrained=.* and init_cfg=.*; give one'):
+        MobileOne('s0', pretrained='a.pth', init_cfg=dict(type='Pretrained', checkpoint='b.pth'))
+
+
+UPERNET_WITH_MOBILEONE = '''
+_base_ = 'mmseg::upernet/upernet_r50_4xb4-80k_ade20k-512x512.py'
+custom_imports = dict(imports=['mobileone_mm'], allow_failed_imports=False)
+model = dict(
+    backbone=dict(_delete_=True, type='MobileOne', arch='s0', out_indices=(0, 1, 2, 3)),
+    decode_head=dict(in_channels=[48, 128, 256, 1024]),
+    auxiliary_head=dict(in_channels=256))
+'''
+
+
+def test_a_backbone_swapped_into_an_mmseg_resnet_config_names_the_segmentors_pretrained(tmp_path):
+    """mmseg's EncoderDecoder hands its ``pretrained`` (ResNet's ImageNet weights) to the backbone."""
+    (tmp_path / 'upernet_mobileone.py').write_text(UPERNET_WITH_MOBILEONE)
+    cfg = Config.fromfile(str(tmp_path / 'upernet_mobileone.py'))
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        with pytest.raises(ValueError, match=r"pretrained='open-mmlab://resnet50_v1c' names another network's"):
+            MMSEG_MODELS.build(copy.deepcopy(cfg.model))  # it sets model.backbone.pretrained in the config
+        cfg.model.pretrained = None
+        assert isinstance(MMSEG_MODELS.build(cfg.model).backbone, MobileOne)
