@@ -4,9 +4,9 @@
 ``rewriter_utils.get_frame_func(2)`` each time a rewritten function runs, and
 it builds ``inspect.stack()``, which reads the source lines of every frame on
 the stack and looks each frame's module up among all loaded modules, only to
-take one frame's function name and globals. That cost 2.3 s of an 11 s
-RetinaNet export (docs/performance.md). :func:`get_frame_func` returns the
-same function from ``sys._getframe`` without reading any source.
+take one frame's function name and globals: a fifth of an export's time
+(docs/performance.md). :func:`get_frame_func` returns the same function from
+``sys._getframe`` without reading any source.
 
 The two rewriter modules are patched when mmdeploy imports them
 (:mod:`.patch_on_import`). Delete this module once mmdeploy looks frames up
