@@ -1,5 +1,6 @@
 """The package layout: layers by path, each importing only the layers below it, and no import circles."""
 import ast
+import functools
 from pathlib import Path
 from typing import Dict, Set
 
@@ -34,6 +35,7 @@ def imported_modules(path: Path) -> Set[str]:
     return names
 
 
+@functools.lru_cache(maxsize=None)  # parsed once, read by every module's test
 def package_imports() -> Dict[str, Set[str]]:
     """Each module of the package and the package's modules it imports."""
     modules = {module_name(path): path for path in MODULES}
