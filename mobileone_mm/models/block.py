@@ -59,8 +59,8 @@ class MobileOneBlock(BaseModule):
             running statistics as the branch-by-branch sum, in less time;
             likewise the scale and identity branches of depthwise blocks. It
             applies to plain convs and batch norms on the CPU, where it was
-            measured faster; SyncBN, autocast and CUDA (not measured yet)
-            train branch by branch. Defaults to True.
+            measured faster; SyncBN, autocast, CUDA (not measured yet) and
+            ``torch.jit.trace`` train branch by branch. Defaults to True.
         init_cfg (dict, optional): Initialization config. Defaults to None.
     """
 
@@ -187,16 +187,26 @@ class MobileOneBlock(BaseModule):
             return norm(x[:, :, ::self.stride, ::self.stride] * conv.weight.view(1, -1, 1, 1))
         return self.branch_scale(x)
 
+    def may_train_merged(self) -> bool:
+        """Whether ``merged_training`` applies now: a training-form block in train mode, not being traced.
+
+        ``torch.jit.trace`` records tensors where the merged path computes
+        with the input's sizes as Python ints, so a traced block trains
+        branch by branch (the same outputs). ``torch.export`` and
+        ``torch.compile`` trace the sizes symbolically and keep the merged path.
+        """
+        return self.merged_training and self.training and not self.deploy and not torch.jit.is_tracing()
+
     def trains_scale_and_identity_as_one(self) -> bool:
         """Whether :meth:`scale_and_identity` computes the two branches as one per-channel affine map."""
-        return (self.merged_training and self.training and not self.deploy and self.branch_norm is not None
-                and self.branch_scale is not None and self.is_depthwise
+        return (self.may_train_merged() and self.branch_norm is not None and self.branch_scale is not None
+                and self.is_depthwise
                 and self.branch_norm.weight.device.type in MEASURED_DEVICES
                 and can_merge([self.branch_scale.conv], [self.branch_scale.norm, self.branch_norm]))
 
     def trains_merged(self, x: torch.Tensor) -> bool:
         """Whether :meth:`forward` computes the branches on ``x`` as one conv (see ``merged_training``)."""
-        if not (self.merged_training and self.training and not self.deploy):
+        if not self.may_train_merged():
             return False
         num_convs = self.num_conv_branches + (self.branch_scale is not None)
         return (merging_pays_off(self.in_channels, self.out_channels, self.kernel_size, self.stride, self.groups,

@@ -276,3 +276,22 @@ def test_falls_back_to_branches_where_merging_would_differ(case, block_args, mon
     else:
         block(x)
     assert all(not isinstance(m, _BatchNorm) or m.num_batches_tracked <= 1 for m in block.modules())
+
+
+@pytest.mark.parametrize('tracer', ['torch.jit.trace', 'torch.export'])
+def test_train_mode_traces_and_exports_to_the_eager_training_outputs(tracer, merge_everywhere):
+    """jit.trace steps aside to the branch form; torch.export keeps the merged path, its sizes symbolic."""
+    arch = dict(num_blocks=(1, 1, 1, 1), width_factor=(0.25, 0.25, 0.25, 0.25), num_conv_branches=(2, 2, 2, 2),
+                num_se_blocks=(0, 0, 0, 1))
+    model = make_realistic_(MobileOne(arch, out_indices=(0, 1, 2, 3))).double().train()
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    expected = copy.deepcopy(model)(x)
+    merge_everywhere.clear()
+    if tracer == 'torch.jit.trace':
+        traced = torch.jit.trace(copy.deepcopy(model), x, check_trace=False)  # the check reruns it untraced
+        assert not merge_everywhere
+    else:
+        traced = torch.export.export(copy.deepcopy(model), (x, )).module()
+        assert merge_everywhere
+    for actual, reference in zip(traced(x), expected):
+        assert relative(actual, reference) <= FLOAT64_TOLERANCE
