@@ -93,7 +93,7 @@ def test_config_builds_this_mobileone_and_computes_a_loss(name):
 def test_retinanet_fpn_reads_stages_2_to_4_of_the_arch(name):
     cfg = load(name)
     assert cfg.model.backbone.out_indices == (1, 2, 3)
-    assert cfg.model.neck.in_channels == list(arch_channels(cfg.model.backbone.arch)[2:])
+    assert cfg.model.neck.in_channels == list(arch_channels(cfg.model.backbone.arch)[1:])
     assert cfg.model.neck.start_level == 0
 
 
@@ -103,7 +103,7 @@ def test_ssdlite_is_mmdets_recipe_with_stages_3_and_4_feeding_the_ssd_neck(name)
     arch = cfg.model.backbone.arch
     assert name == f'ssdlite_mobileone_{arch}_8xb24-600e_coco.py'
     assert cfg.model.backbone.out_indices == (2, 3)
-    channels = tuple(arch_channels(arch)[3:])
+    channels = tuple(arch_channels(arch)[2:])
     assert tuple(cfg.model.neck.in_channels) == channels
     assert tuple(cfg.model.neck.out_channels) == channels + (512, 256, 256, 128)  # the four extra levels
     assert cfg.model.bbox_head.in_channels == cfg.model.neck.out_channels
@@ -124,7 +124,7 @@ def test_deeplabv3_is_output_stride_8_with_heads_on_the_arch_channels(name):
     cfg = load(name)
     backbone = cfg.model.backbone
     assert (backbone.strides, backbone.dilations) == ((2, 2, 1, 1), (1, 1, 2, 4))
-    channels = arch_channels(backbone.arch)[1:]
+    channels = arch_channels(backbone.arch)
     assert cfg.model.decode_head.in_channels == channels[cfg.model.decode_head.in_index]
     assert cfg.model.auxiliary_head.in_channels == channels[cfg.model.auxiliary_head.in_index]
 

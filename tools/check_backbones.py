@@ -50,7 +50,7 @@ def main() -> None:
     print(header)
     print('-' * len(header))
     for row in rows:
-        print(f'{row["arch"]:<5}{str(row["channels"][1:]):<24}{row["train_params"] / 1e6:>12.2f}M'
+        print(f'{row["arch"]:<5}{str(row["channels"]):<24}{row["train_params"] / 1e6:>12.2f}M'
               f'{row["fused_params"] / 1e6:>13.2f}M{row["fused_flops"] / 1e9:>7.2f}{row["train_fp32"]:>11.1e}'
               f'{row["deploy_fp64"]:>9.1e}{row["reparam_fp64"]:>9.1e}{row["block_fp32"]:>9.1e}'
               f'{row["reparam_fp32"]:>9.1e}')

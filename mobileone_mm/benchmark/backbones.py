@@ -12,7 +12,7 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from ..deploy.task_models import flatten_tensors
-from ..models import MobileOne, MobileOneBlock, reparameterize_model
+from ..models import MobileOne, MobileOneBlock
 from ..testing.weights import make_realistic_, randomize_batch_norm_
 from ..utils.numerics import cosine_similarity, relative_error
 from ..utils.timing import Timing, paired_ratio, time_interleaved
@@ -94,7 +94,8 @@ def build_mmpretrain(arch: str) -> nn.Module:
     return make_realistic_(MMPretrainMobileOne(arch, out_indices=(3, )))
 
 
-def mmpretrain_switch_to_deploy(model: nn.Module) -> nn.Module:
+def backbone_switch_to_deploy(model: nn.Module) -> nn.Module:
+    """Fuses a backbone by its own ``switch_to_deploy`` (this package's and mmpretrain's have one)."""
     model.switch_to_deploy()
     return model
 
@@ -115,8 +116,8 @@ def timm_reparameterize(model: nn.Module) -> nn.Module:
     return timm_reparameterize_model(model, inplace=True)
 
 IMPLEMENTATIONS = (
-    Implementation('mobileone_mm', build_ours, reparameterize_model),
-    Implementation('mmpretrain', build_mmpretrain, mmpretrain_switch_to_deploy),
+    Implementation('mobileone_mm', build_ours, backbone_switch_to_deploy),
+    Implementation('mmpretrain', build_mmpretrain, backbone_switch_to_deploy),
     Implementation('timm', build_timm, timm_reparameterize),
 )
 

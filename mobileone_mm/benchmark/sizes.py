@@ -9,7 +9,7 @@ import yaml
 from mmengine.analysis import FlopAnalyzer
 from mmengine.utils import get_installed_path
 
-from ..models import MobileOne, arch_channels, reparameterize_model
+from ..models import MobileOne, arch_channels, fuse_mobileone_blocks
 
 IMAGE_SIZE = 224
 NUM_CLASSES = 1000
@@ -109,7 +109,7 @@ def size_row(arch: str, published: Published) -> SizeRow:
     """Counts the backbone's fused MACs and the classifier's parameters and MACs of ``arch``."""
     classifier = Classifier(arch).eval()
     params_train = count_parameters(classifier)
-    reparameterize_model(classifier)
+    fuse_mobileone_blocks(classifier)
     flops = count_flops(classifier)
     return SizeRow(arch, int(arch_summary(arch)['fused_flops']), params_train, count_parameters(classifier),
                    published.params, flops[''] - flops['head'], flops[''], published.flops, published.top1)

@@ -12,7 +12,8 @@ from mmengine.utils import get_installed_path
 from tqdm import tqdm
 
 from ..deploy.task_models import build_model, load_model_config
-from ..models import MobileOne, reparameterize_model
+from ..models import MobileOne
+from ..testing.equivalence import fused_copy
 from ..testing.weights import randomize_batch_norm_
 from ..utils.timing import Timing, time_repeated
 from .ort_sessions import onnx_session
@@ -105,7 +106,7 @@ def benchmark_tasks(device: torch.device, models: Sequence[TaskModel], repeats: 
         randomize_batch_norm_(model)
         forms = {'eval': model}
         if any(isinstance(module, MobileOne) for module in model.modules()):
-            forms = {'train': model, 'fused': reparameterize_model(copy.deepcopy(model))}
+            forms = {'train': model, 'fused': fused_copy(model)}
         inputs = torch.randn(1, 3, *task.input_hw, device=device)
         timings = {}
         for form, form_model in forms.items():

@@ -61,10 +61,14 @@ def arch_settings(arch: Union[str, dict]) -> dict:
 
 
 def arch_channels(arch: Union[str, dict]) -> Tuple[int, ...]:
-    """Output channels of the stem and of the 4 stages, e.g. (48, 48, 128, 256, 1024) for 's0'."""
+    """Output channels of the 4 stages (index i is stage i, as in ``out_indices``), e.g. (48, 128, 256, 1024) for 's0'."""
     width_factor = arch_settings(arch)['width_factor']
-    stem = min(64, int(BASE_CHANNELS[0] * width_factor[0]))
-    return (stem, *(int(base * factor) for base, factor in zip(BASE_CHANNELS, width_factor)))
+    return tuple(int(base * factor) for base, factor in zip(BASE_CHANNELS, width_factor))
+
+
+def stem_channels(arch: Union[str, dict]) -> int:
+    """Output channels of the stem (``stage0``), e.g. 48 for 's0': the first stage's, at most 64."""
+    return min(64, arch_channels(arch)[0])
 
 
 def check_out_indices(out_indices: Union[int, Sequence[int]]) -> Tuple[int, ...]:

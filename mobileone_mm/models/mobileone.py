@@ -12,7 +12,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..registry import register_backbone
 from .archs import (ARCH_ZOO, NUM_STAGES, arch_channels, arch_settings, check_flag, check_out_indices,
-                    check_positive_int, check_stage_ints)
+                    check_positive_int, check_stage_ints, stem_channels)
 from .block import MobileOneBlock
 
 
@@ -127,10 +127,10 @@ class MobileOne(BaseModule):
 
         block_cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg, deploy=deploy,
                          merged_training=merged_training)
-        stem_channels, *stage_channels = arch_channels(self.arch)
-        self.stage0 = MobileOneBlock(in_channels, stem_channels, 3, num_convs=1, stride=2, **block_cfg)
+        stage_channels = arch_channels(self.arch)
+        self.stage0 = MobileOneBlock(in_channels, stem_channels(self.arch), 3, num_convs=1, stride=2, **block_cfg)
         self.stages = []
-        in_planes = stem_channels
+        in_planes = stem_channels(self.arch)
         for i, planes in enumerate(stage_channels):
             blocks = []
             num_blocks, num_se = self.arch['num_blocks'][i], self.arch['num_se_blocks'][i]
