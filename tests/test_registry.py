@@ -2,6 +2,7 @@ import pytest
 from mmengine.registry import DefaultScope
 
 import mobileone_mm
+from mobileone_mm.registry import register_backbone
 
 
 def framework_models(scope):
@@ -39,3 +40,31 @@ def test_mmpretrain_keeps_its_own_mobileone():
 def test_this_scope_builds_directly():
     with DefaultScope.overwrite_default_scope('mobileone_mm'):
         assert type(mobileone_mm.MODELS.build(dict(type='MobileOne'))) is mobileone_mm.MobileOne
+
+
+@pytest.mark.parametrize('scope', ['mmdet', 'mmseg'])
+def test_another_plugins_mobileone_keeps_the_plain_name_with_a_warning(scope, monkeypatch):
+    class MobileOne:  # another plugin's, registered in the framework first
+        pass
+
+    models = framework_models(scope)
+    monkeypatch.setitem(models._module_dict, 'MobileOne', MobileOne)
+    with pytest.warns(UserWarning, match=f"{scope} already registers MobileOne as .*test_registry.*MobileOne: "
+                      "type='MobileOne' keeps building that one there; this package's is "
+                      "type='mobileone_mm.MobileOne'"):
+        register_backbone(mobileone_mm.MobileOne)
+    assert models.get('MobileOne') is MobileOne
+    assert type(build_backbone(scope, 'mobileone_mm.MobileOne')) is mobileone_mm.MobileOne
+
+
+def test_registering_again_replaces_the_old_class_quietly(recwarn):
+    reloaded = type('MobileOne', (mobileone_mm.MobileOne, ), dict(__module__=mobileone_mm.MobileOne.__module__,
+                                                                   __qualname__='MobileOne'))
+    try:
+        register_backbone(reloaded)
+        assert not recwarn.list
+        for scope in ('mmdet', 'mmseg'):
+            assert framework_models(scope).get('MobileOne') is reloaded
+        assert mobileone_mm.MODELS.get('MobileOne') is reloaded
+    finally:
+        register_backbone(mobileone_mm.MobileOne)
