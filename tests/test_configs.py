@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
+from framework_models import TINY_SIZE, build_model, num_classes_of, tiny_batch, total_loss
 from mobileone_mm import MobileOne, arch_channels
 
 CONFIG_DIR = Path(__file__).parents[1] / 'configs'
@@ -16,57 +16,6 @@ SCOPE_OF_PREFIX = {'mobileone_s': 'mmpretrain', 'retinanet_': 'mmdet', 'ssdlite_
 
 def load(name: str) -> Config:
     return Config.fromfile(CONFIG_DIR / name)
-
-
-def build_model(cfg: Config) -> torch.nn.Module:
-    scope = cfg.default_scope
-    if scope == 'mmpretrain':
-        from mmpretrain.registry import MODELS
-    elif scope == 'mmdet':
-        from mmdet.registry import MODELS
-    else:
-        from mmseg.registry import MODELS
-    with DefaultScope.overwrite_default_scope(scope):
-        return MODELS.build(cfg.model)
-
-
-TINY_SIZE = 128
-
-
-def tiny_batch(scope: str, num_classes: int, size: int = TINY_SIZE) -> dict:
-    """Two random uint8 images with ground truth of the framework's own data-sample type."""
-    generator = torch.Generator().manual_seed(0)
-    inputs = [torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=generator) for _ in range(2)]
-    meta = dict(img_shape=(size, size), ori_shape=(size, size), pad_shape=(size, size), scale_factor=(1.0, 1.0))
-    samples = []
-    for index in range(2):
-        if scope == 'mmpretrain':
-            from mmpretrain.structures import DataSample
-            samples.append(DataSample().set_gt_label(index % num_classes))
-        elif scope == 'mmdet':
-            from mmdet.structures import DetDataSample
-            from mmengine.structures import InstanceData
-            sample = DetDataSample(metainfo=meta)
-            sample.gt_instances = InstanceData(bboxes=torch.tensor([[10.0, 20.0, 70.0, 90.0]]),
-                                               labels=torch.tensor([index % num_classes]))
-            samples.append(sample)
-        else:
-            from mmengine.structures import PixelData
-            from mmseg.structures import SegDataSample
-            sample = SegDataSample(metainfo=meta)
-            label = torch.zeros(1, size, size, dtype=torch.long)
-            label[:, 20:80, 30:90] = index % num_classes + 1
-            sample.gt_sem_seg = PixelData(data=label)
-            samples.append(sample)
-    return dict(inputs=inputs, data_samples=samples)
-
-
-def num_classes_of(cfg: Config) -> int:
-    if cfg.default_scope == 'mmpretrain':
-        return cfg.model.head.num_classes
-    if cfg.default_scope == 'mmdet':
-        return cfg.model.bbox_head.num_classes
-    return cfg.model.decode_head.num_classes
 
 
 @pytest.mark.parametrize('name', TASK_CONFIGS + DEMO_CONFIGS)
@@ -83,7 +32,7 @@ def test_config_builds_this_mobileone_and_computes_a_loss(name):
     model.train()
     batch = model.data_preprocessor(tiny_batch(cfg.default_scope, num_classes_of(cfg)), True)
     losses = model(**batch, mode='loss')
-    total = sum(sum(v) if isinstance(v, list) else v for k, v in losses.items() if 'loss' in k).sum()
+    total = total_loss(losses)
     assert torch.isfinite(total) and total > 0
     total.backward()
     assert model.backbone.stage4[-1].branch_conv_list[0].conv.weight.grad is not None
