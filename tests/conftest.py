@@ -33,11 +33,12 @@ def run_tool() -> Callable[..., None]:
     """Runs ``tools/<name>.py`` in this process, as from the command line: ``run_tool('test', CONFIG, ...)``."""
 
     def run(name: str, *args: str) -> None:
-        argv = sys.argv
+        argv, path = sys.argv, sys.path
         sys.argv = [f'tools/{name}.py', *args]
+        sys.path = [str(ROOT / 'tools'), *path]  # python puts a script's folder first
         try:
             runpy.run_path(str(ROOT / 'tools' / f'{name}.py'), run_name='__main__')
         finally:
-            sys.argv = argv
+            sys.argv, sys.path = argv, path
 
     return run

@@ -19,6 +19,10 @@ Example:
     python tools/benchmark.py --out-dir work_dirs/benchmark
     python tools/benchmark.py --quick --out-dir /tmp/bench_smoke   # s0, batch 1, a few repeats
 """
+from stack_notices import silence_stack_notices  # first: the imports below trigger them
+
+silence_stack_notices()
+
 import argparse
 import dataclasses
 from pathlib import Path

@@ -9,11 +9,9 @@ all of which must be <= 1e-5, and, for information, the whole backbone's
 float32 re-parameterization error, where a deep random network amplifies each
 layer's rounding whichever form computes it.
 """
-import warnings
+from stack_notices import silence_stack_notices  # first: the imports below trigger them
 
-# Deprecation notices of the stack that a user of the demo can do nothing about, silenced here at the entry
-# rather than in the library: setuptools' on mmengine's `import pkg_resources` (printed four times).
-warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
+silence_stack_notices()
 
 import torch
 from tqdm import tqdm

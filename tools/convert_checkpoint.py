@@ -6,6 +6,10 @@ The input is loaded weights-only; the arch is inferred from the tensor shapes
 Example:
     python tools/convert_checkpoint.py --from apple mobileone_s0_unfused.pth.tar mobileone_s0.pth
 """
+from stack_notices import silence_stack_notices  # first: the imports below trigger them
+
+silence_stack_notices()
+
 import argparse
 import pickle
 

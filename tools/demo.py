@@ -14,13 +14,9 @@ Example:
     python tools/demo.py --work-dir work_dirs/demo
     python tools/demo.py --only classifier ssdlite
 """
-import warnings
+from stack_notices import silence_stack_notices  # first: the imports below trigger them
 
-# Deprecation notices of the stack that a user of the demo can do nothing about, silenced here at the entry
-# rather than in the library: setuptools' on mmengine's `import pkg_resources` (printed four times), mmseg's on its
-# own heads' `build_loss`.
-warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
-warnings.filterwarnings('ignore', message='``build_loss`` would be deprecated', category=UserWarning)
+silence_stack_notices()
 
 import argparse
 import logging
@@ -158,27 +154,16 @@ class ProgressBar(Hook):
         self.bar.close()
 
 
-class WithoutDeprecationNotices(logging.Filter):
-    """Drops mmengine's own deprecation notices ("FileClient" will be deprecated ...) that its transforms log."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return 'will be deprecated in future' not in record.getMessage()
-
-
 def quiet_runner(cfg: Config, description: str) -> Runner:
     """The config's runner, printing warnings and a progress bar; its log file in the work dir keeps the INFO lines.
 
     mmengine prints the environment, the whole config and a line per logging
     interval for each of the demo's nine runners: thousands of lines.
     """
-    cfg.log_level = 'WARNING'
-    runner = build_runner(cfg)
-    runner.logger.setLevel(logging.INFO)
+    runner = build_runner(cfg)  # its console without mmengine's dumps from the start
     for handler in runner.logger.handlers:
-        if isinstance(handler, logging.FileHandler):
-            handler.setLevel(logging.INFO)
-        else:
-            handler.addFilter(WithoutDeprecationNotices())
+        if not isinstance(handler, logging.FileHandler):
+            handler.setLevel(logging.WARNING)
     runner.register_hook(ProgressBar(description))
     return runner
 

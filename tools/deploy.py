@@ -14,6 +14,10 @@ Example:
     python tools/deploy.py configs/deploy/detection_onnxruntime_dynamic.py configs/retinanet_mobileone_s0_coco.py \
         work_dirs/retina/epoch_12.pth demo.jpg --work-dir work_dirs/retina_onnx
 """
+from stack_notices import silence_stack_notices  # first: the imports below trigger them
+
+silence_stack_notices()
+
 import argparse
 import logging
 from typing import List
@@ -26,6 +30,7 @@ from mmengine.config import Config, DictAction
 from mobileone_mm.deploy.evaluate import MAIN_METRIC, PrecisionRow, compare_precisions
 from mobileone_mm.deploy.export import DeployError, deploy
 from mobileone_mm.deploy.task_models import load_model_config
+from mobileone_mm.utils.logging import quiet_console_with_log_file
 
 
 def parse_args() -> argparse.Namespace:
@@ -53,6 +58,11 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    with quiet_console_with_log_file(args.work_dir, 'deploy.log'):
+        deploy_and_check(args)
+
+
+def deploy_and_check(args: argparse.Namespace) -> None:
     if args.timing_batch < 1:  # before exporting; the upper bound is the number of calibration inputs
         raise SystemExit(f'error: --timing-batch {args.timing_batch} must be at least 1')
     torch.set_flush_denormal(True)

@@ -3,6 +3,10 @@
 Example:
     python tools/make_demo_data.py --root data/demo
 """
+from stack_notices import silence_stack_notices  # first: the imports below trigger them
+
+silence_stack_notices()
+
 import argparse
 
 from mobileone_mm.testing.demo_data import generate_demo_data

@@ -7,6 +7,10 @@ Example:
     python tools/reparameterize.py configs/retinanet_mobileone_s0_coco.py work_dirs/retina/epoch_12.pth \
         work_dirs/retina/epoch_12_deploy.pth
 """
+from stack_notices import silence_stack_notices  # first: the imports below trigger them
+
+silence_stack_notices()
+
 import argparse
 import pickle
 

@@ -8,6 +8,10 @@ line, printed as JSON.
 Example:
     python tools/test.py configs/retinanet_mobileone_s4_coco.py work_dirs/retina/epoch_12.pth --out preds.pkl
 """
+from stack_notices import silence_stack_notices  # first: the imports below trigger them
+
+silence_stack_notices()
+
 import argparse
 import json
 

@@ -3,6 +3,10 @@
 Example:
     python tools/train.py configs/retinanet_mobileone_s4_coco.py --work-dir work_dirs/retina
 """
+from stack_notices import silence_stack_notices  # first: the imports below trigger them
+
+silence_stack_notices()
+
 import argparse
 import pickle
 

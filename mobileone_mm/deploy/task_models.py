@@ -95,7 +95,7 @@ def read_fitting_checkpoint(model: nn.Module, checkpoint: str) -> Tuple[Dict[str
     """
     if '://' not in checkpoint and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
-    loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+    loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu', logger='silent')
     state_dict = strip_module_prefix(loaded.get('state_dict', loaded))
     mismatch = state_dict_mismatch(model.state_dict(), state_dict)
     if mismatch:

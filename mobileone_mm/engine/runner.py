@@ -4,12 +4,13 @@ The config's ``default_scope`` (set by the framework's base runtime config)
 decides the framework; everything else is mmengine's ``Runner``, so single-GPU,
 CPU, ``torchrun`` and SLURM launches behave as in the frameworks' own tools.
 """
+import contextlib
 import glob
 import logging
 import os.path as osp
 import re
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import torch
 from mmengine.config import Config
@@ -18,6 +19,7 @@ from mmengine.runner import CheckpointLoader, Runner
 
 from ..compat.weights_only_checkpoint import CheckpointFileError
 from ..utils.config import read_config
+from ..utils.logging import quiet_console
 
 
 def load_config(config: str, cfg_options: Optional[dict] = None, launcher: str = 'none',
@@ -140,12 +142,38 @@ def configure_testing(cfg: Config, checkpoint: str, out: Optional[str] = None,
 
 
 def build_runner(cfg: Config) -> Runner:
-    """Builds the runner the config asks for (``runner_type``) or mmengine's ``Runner``."""
+    """Builds the runner the config asks for (``runner_type``) or mmengine's ``Runner``.
+
+    Its console leaves out mmengine's environment, config and hook dumps and
+    other known-harmless messages (:data:`~mobileone_mm.utils.logging.CONSOLE_NOISE`);
+    its log file in the work dir keeps them.
+    """
     prepare_cpu_distributed(cfg)
-    if 'runner_type' in cfg:
-        from mmengine.registry import RUNNERS
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+    with runner_loggers_with_quiet_console():
+        if 'runner_type' in cfg:
+            from mmengine.registry import RUNNERS
+            return RUNNERS.build(cfg)
+        return Runner.from_cfg(cfg)
+
+
+@contextlib.contextmanager
+def runner_loggers_with_quiet_console() -> Iterator[None]:
+    """Runners built within the block get a quiet console from the start.
+
+    A runner logs its dumps in ``__init__``, right after building its logger,
+    so the filter goes on in ``Runner.build_logger`` (also that of subclasses
+    that do not override it).
+    """
+    build_logger = Runner.build_logger
+
+    def build_quiet_logger(runner: Runner, *args, **kwargs):
+        return quiet_console(build_logger(runner, *args, **kwargs))
+
+    Runner.build_logger = build_quiet_logger
+    try:
+        yield
+    finally:
+        Runner.build_logger = build_logger
 
 
 def prepare_cpu_distributed(cfg: Config) -> None:

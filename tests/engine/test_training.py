@@ -140,9 +140,15 @@ def test_test_tool_reports_the_metric_and_dumps_predictions(config, in_demo_dir,
     # an untrained RetinaNet scores every box below the threshold, and COCO's evaluation of no box reports nothing
     options = ['--cfg-options', 'model.test_cfg.score_thr=0'] if 'retinanet' in config else []
     run_tool('test', config, checkpoint, '--work-dir', str(work_dir), '--out', predictions, *options)
-    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    console = capsys.readouterr().out
+    metrics = json.loads(console.strip().splitlines()[-1])
     assert 0 <= metrics[METRIC_OF_CONFIG[Path(config).name]] <= 100
     assert os.path.getsize(predictions) > 0
+    # the progress and the result on the console; mmengine's environment, config and hook dumps in the log file
+    log = max(work_dir.glob('*/*.log')).read_text()
+    for dump in ('System environment:', 'Config:', 'Hooks will be executed'):
+        assert dump in log and dump not in console
+    assert len(console.splitlines()) < 60, console  # 353 with the dumps; pycocotools prints its own lines
 
 
 @pytest.mark.slow
@@ -232,6 +238,7 @@ def killing_put(self, data, path):
 
 torch.save, LocalBackend.put = killing_save, killing_put
 sys.argv = sys.argv[1:]  # tools/train.py and its arguments
+sys.path.insert(0, os.path.dirname(sys.argv[0]))  # as python does for a script
 runpy.run_path(sys.argv[0], run_name='__main__')
 '''
 
