@@ -16,7 +16,12 @@
   want of a ``loss_cls``.
 
 :mod:`.patch_on_import` patches a module of the stack when it is imported.
+Importing ``mobileone_mm`` installs them all (:func:`install_compat_patches`);
+``MOBILEONE_MM_COMPAT_OFF`` switches some or all of them off.
 """
+import os
+from typing import Callable, Dict, List, Mapping, Set
+
 from .atomic_checkpoint_saving import install_atomic_checkpoint_saving
 from .mmdeploy_candidate_selection import install_mmdet_candidate_selection
 from .mmdeploy_frame_lookup import install_fast_frame_lookup
@@ -24,6 +29,47 @@ from .ssd_head_loss_cls import install_ssd_head_loss_cls
 from .torchscript_onnx_export import install_torchscript_onnx_export
 from .weights_only_checkpoint import UnsafeCheckpointError, install_safe_checkpoint_loading
 
-__all__ = ['UnsafeCheckpointError', 'install_atomic_checkpoint_saving', 'install_fast_frame_lookup',
-           'install_mmdet_candidate_selection', 'install_safe_checkpoint_loading', 'install_ssd_head_loss_cls',
-           'install_torchscript_onnx_export']
+# Every patch by its module's name, in the order they are installed.
+PATCHES: Dict[str, Callable[[], None]] = {
+    'weights_only_checkpoint': install_safe_checkpoint_loading,
+    'atomic_checkpoint_saving': install_atomic_checkpoint_saving,
+    'ssd_head_loss_cls': install_ssd_head_loss_cls,
+    'torchscript_onnx_export': install_torchscript_onnx_export,
+    'mmdeploy_candidate_selection': install_mmdet_candidate_selection,
+    'mmdeploy_frame_lookup': install_fast_frame_lookup,
+}
+SWITCH_OFF_VARIABLE = 'MOBILEONE_MM_COMPAT_OFF'
+
+
+def patches_switched_off(value: str) -> Set[str]:
+    """The patches a value of ``MOBILEONE_MM_COMPAT_OFF`` names: ``'all'`` or comma-separated names of :data:`PATCHES`.
+
+    Raises:
+        ValueError: For a name that is not a patch's.
+    """
+    names = {name.strip() for name in value.split(',') if name.strip()}
+    if 'all' in names:
+        return set(PATCHES)
+    unknown = sorted(names - set(PATCHES))
+    if unknown:
+        raise ValueError(f'{SWITCH_OFF_VARIABLE}={value!r} names no patch {unknown}; allowed: all, or a comma-separated '
+                         f'list of {", ".join(PATCHES)}')
+    return names
+
+
+def install_compat_patches(environ: Mapping[str, str] = os.environ) -> List[str]:
+    """Installs every patch that ``MOBILEONE_MM_COMPAT_OFF`` does not switch off.
+
+    Returns:
+        list[str]: The names of the patches installed.
+    """
+    switched_off = patches_switched_off(environ.get(SWITCH_OFF_VARIABLE, ''))
+    installed = [name for name in PATCHES if name not in switched_off]
+    for name in installed:
+        PATCHES[name]()
+    return installed
+
+
+__all__ = ['PATCHES', 'SWITCH_OFF_VARIABLE', 'UnsafeCheckpointError', 'install_atomic_checkpoint_saving',
+           'install_compat_patches', 'install_fast_frame_lookup', 'install_mmdet_candidate_selection',
+           'install_safe_checkpoint_loading', 'install_ssd_head_loss_cls', 'install_torchscript_onnx_export']

@@ -39,6 +39,7 @@ def allowed_checkpoint_globals() -> List[Any]:
     weights-only unpickler only calls callables that are themselves allowed,
     so what ``getattr`` returns can be stored but never called.
     """
+    numpy_core = np._core if int(np.__version__.split('.')[0]) >= 2 else np.core  # numpy 2 renamed np.core
     numpy_dtype_classes = [type(np.dtype(name)) for name in ('float16', 'float32', 'float64', 'int32', 'int64',
                                                               'uint8', 'bool')]
     return [
@@ -50,8 +51,8 @@ def allowed_checkpoint_globals() -> List[Any]:
         np.dtype,
         *numpy_dtype_classes,  # numpy >= 1.25 builds dtypes through their class
         np.ndarray,
-        np._core.multiarray._reconstruct,
-        np._core.multiarray.scalar,
+        numpy_core.multiarray._reconstruct,
+        numpy_core.multiarray.scalar,
     ]
 
 
