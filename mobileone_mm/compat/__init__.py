@@ -8,6 +8,8 @@
   gets the TorchScript exporter.
 - :mod:`.atomic_checkpoint_saving`: mmengine writes checkpoints in place, so
   a kill while it writes truncates them.
+- :mod:`.checkpoint_retention`: mmengine removes old checkpoints before it
+  saves the new one, so a kill in between loses them.
 - :mod:`.mmdeploy_candidate_selection`: mmdeploy's dense head rewrite picks
   NMS candidates by prior, mmdet by (prior, class) pair.
 - :mod:`.mmdeploy_frame_lookup`: mmdeploy's rewriters find their caller
@@ -23,6 +25,7 @@ import os
 from typing import Callable, Dict, List, Mapping, Set
 
 from .atomic_checkpoint_saving import install_atomic_checkpoint_saving
+from .checkpoint_retention import install_checkpoint_retention
 from .mmdeploy_candidate_selection import install_mmdet_candidate_selection
 from .mmdeploy_frame_lookup import install_fast_frame_lookup
 from .ssd_head_loss_cls import install_ssd_head_loss_cls
@@ -33,6 +36,7 @@ from .weights_only_checkpoint import UnsafeCheckpointError, install_safe_checkpo
 PATCHES: Dict[str, Callable[[], None]] = {
     'weights_only_checkpoint': install_safe_checkpoint_loading,
     'atomic_checkpoint_saving': install_atomic_checkpoint_saving,
+    'checkpoint_retention': install_checkpoint_retention,
     'ssd_head_loss_cls': install_ssd_head_loss_cls,
     'torchscript_onnx_export': install_torchscript_onnx_export,
     'mmdeploy_candidate_selection': install_mmdet_candidate_selection,
@@ -71,5 +75,5 @@ def install_compat_patches(environ: Mapping[str, str] = os.environ) -> List[str]
 
 
 __all__ = ['PATCHES', 'SWITCH_OFF_VARIABLE', 'UnsafeCheckpointError', 'install_atomic_checkpoint_saving',
-           'install_compat_patches', 'install_fast_frame_lookup', 'install_mmdet_candidate_selection',
+           'install_checkpoint_retention', 'install_compat_patches', 'install_fast_frame_lookup', 'install_mmdet_candidate_selection',
            'install_safe_checkpoint_loading', 'install_ssd_head_loss_cls', 'install_torchscript_onnx_export']

@@ -7,21 +7,28 @@ checkpoint, and ``last_checkpoint`` pointing to it. Here a local checkpoint is
 written to a temporary file in its folder, flushed to disk and renamed over
 the target (:func:`~mobileone_mm.utils.files.save_atomically`), and
 ``CheckpointHook`` writes ``last_checkpoint`` the same way, after the
-checkpoint; other storage backends keep mmengine's writer. Delete this module
-once mmengine writes atomically.
+checkpoint; other storage backends keep mmengine's writer. Each save removes the
+temporary files that saves killed earlier left in its folder. Delete this
+module once mmengine writes atomically.
 """
 import contextlib
 import io
+import os.path as osp
 from typing import Iterator, Optional
 
 import mmengine.hooks.checkpoint_hook as checkpoint_hook
 import mmengine.runner.runner as runner_module
 
-from ..utils.files import replace_atomically, save_atomically
+from ..utils.files import remove_stale_temporaries, replace_atomically, save_atomically
 
 
 def is_local(filename: str) -> bool:
     return '://' not in str(filename)
+
+
+def is_checkpoint_file(name: str) -> bool:
+    """Whether the runner writes a file of this name: a checkpoint or ``last_checkpoint``."""
+    return name.endswith('.pth') or name == 'last_checkpoint'
 
 
 @contextlib.contextmanager
@@ -46,6 +53,7 @@ def install_atomic_checkpoint_saving() -> None:
                         backend_args: Optional[dict] = None) -> None:
         if is_local(filename) and file_client_args is None and backend_args is None:
             save_atomically(checkpoint, filename)
+            remove_stale_temporaries(osp.dirname(osp.abspath(filename)), is_checkpoint_file)
         else:
             original(checkpoint, filename, file_client_args=file_client_args, backend_args=backend_args)
 

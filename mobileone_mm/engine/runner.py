@@ -17,8 +17,10 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.runner import CheckpointLoader, Runner
 
+from ..compat.atomic_checkpoint_saving import is_checkpoint_file
 from ..compat.weights_only_checkpoint import CheckpointFileError
 from ..utils.config import read_config
+from ..utils.files import remove_stale_temporaries
 from ..utils.logging import quiet_console
 
 
@@ -47,7 +49,8 @@ def configure_training(cfg: Config, amp: bool = False, resume: Optional[str] = N
         amp (bool): Train with automatic mixed precision.
         resume (str, optional): ``'auto'`` resumes from the latest checkpoint
             in the work dir that loads (:func:`checkpoint_to_resume`); a path
-            resumes from that checkpoint.
+            resumes from that checkpoint. Either removes the temporary files
+            that killed saves left in the work dir.
 
     Raises:
         CheckpointFileError: If the work dir holds checkpoints and none loads.
@@ -58,6 +61,8 @@ def configure_training(cfg: Config, amp: bool = False, resume: Optional[str] = N
             raise ValueError(f'--amp needs an OptimWrapper, the config uses {optim_wrapper_type}')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if resume is not None and osp.isdir(cfg.work_dir):  # what saves killed in this work dir left
+        remove_stale_temporaries(cfg.work_dir, is_checkpoint_file)
     if resume == 'auto':
         cfg.resume, cfg.load_from = True, checkpoint_to_resume(cfg.work_dir)
     elif resume is not None:

@@ -1,13 +1,16 @@
 """Writing output files all or nothing, never over their input."""
 import os
 import os.path as osp
+import re
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Union
+from typing import Any, BinaryIO, Callable, List, Union
 
 import torch
 
 PathLike = Union[str, os.PathLike]
+# The temporary file of write_atomically: '.<name>.<mkstemp's 8 random characters>.tmp' beside the target.
+TEMPORARY_FILE = re.compile(r'\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp')
 
 
 def check_output_path(out: PathLike, input_path: PathLike) -> None:
@@ -45,7 +48,7 @@ def write_atomically(path: PathLike, write: Callable[[BinaryIO], Any]) -> None:
     path = os.fspath(path)
     mode = os.stat(path).st_mode & 0o7777 if osp.exists(path) else new_file_mode()
     handle, temporary = tempfile.mkstemp(dir=osp.dirname(osp.abspath(path)), prefix=f'.{osp.basename(path)}.',
-                                         suffix='.tmp')
+                                         suffix='.tmp')  # TEMPORARY_FILE
     try:
         with os.fdopen(handle, 'wb') as file:
             write(file)
@@ -68,3 +71,22 @@ def new_file_mode() -> int:
     umask = os.umask(0o022)
     os.umask(umask)
     return 0o666 & ~umask
+
+
+def remove_stale_temporaries(folder: PathLike, names: Callable[[str], bool]) -> List[str]:
+    """Removes the temporary files :func:`write_atomically` left in ``folder`` when it was killed.
+
+    Only files of its own pattern (:data:`TEMPORARY_FILE`) whose target name
+    ``names`` accepts are removed; call it when no atomic write into
+    ``folder`` is under way.
+
+    Returns:
+        list[str]: The paths removed.
+    """
+    removed = []
+    for entry in os.scandir(folder):
+        match = TEMPORARY_FILE.fullmatch(entry.name)
+        if match and names(match['name']) and entry.is_file(follow_symlinks=False):
+            os.unlink(entry.path)
+            removed.append(entry.path)
+    return removed

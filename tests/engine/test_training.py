@@ -245,20 +245,25 @@ runpy.run_path(sys.argv[0], run_name='__main__')
 
 @pytest.mark.slow
 @pytest.mark.xdist_group('two_epochs')
-def test_a_kill_during_a_checkpoint_save_leaves_the_previous_one_loadable_and_training_resumes(two_epochs,
-                                                                                                 in_demo_dir):
+def test_a_kill_during_a_checkpoint_save_with_one_kept_leaves_the_previous_one_and_training_resumes(two_epochs,
+                                                                                                    in_demo_dir):
+    """max_keep_ckpts=1: mmengine removed epoch_1.pth before it wrote epoch_2.pth, so a kill then left nothing."""
     work_dir = copied_work_dir(two_epochs, in_demo_dir / 'killed')
+    (work_dir / 'epoch_2.pth').unlink()  # the run stood after epoch 1
+    (work_dir / 'last_checkpoint').write_text(str(work_dir / 'epoch_1.pth'))
     script = in_demo_dir / 'killed_during_save.py'
     script.write_text(KILLED_DURING_SAVE)
-    options = [f'{key}={value}' for key, value in dict(SHORT_CLASSIFIER_RUN, **{'train_cfg.max_epochs': 2}).items()]
+    run = dict(SHORT_CLASSIFIER_RUN, **{'train_cfg.max_epochs': 2, 'default_hooks.checkpoint.max_keep_ckpts': 1})
     command = [sys.executable, str(script), str(ROOT / 'tools/train.py'), CLASSIFIER, '--work-dir', str(work_dir),
-               '--resume', str(work_dir / 'epoch_1.pth'), '--cfg-options', *options]
+               '--resume', str(work_dir / 'epoch_1.pth'), '--cfg-options', *(f'{k}={v}' for k, v in run.items())]
     completed = subprocess.run(command, cwd=in_demo_dir, env=dict(os.environ, PYTHONPATH=str(ROOT)),
                                capture_output=True, text=True, timeout=600)
-    assert completed.returncode == -9, completed.stderr[-3000:]  # killed while re-saving epoch_2.pth
-    assert (work_dir / 'last_checkpoint').read_text().strip() == str(work_dir / 'epoch_2.pth')
-    assert CheckpointLoader.load_checkpoint(str(work_dir / 'epoch_2.pth'))['meta']['epoch'] == 2
+    assert completed.returncode == -9, completed.stderr[-3000:]  # killed while saving epoch_2.pth
+    assert (work_dir / 'last_checkpoint').read_text().strip() == str(work_dir / 'epoch_1.pth')
+    assert CheckpointLoader.load_checkpoint(str(work_dir / 'epoch_1.pth'))['meta']['epoch'] == 1
+    assert list(work_dir.glob('.epoch_2.pth.*.tmp'))  # the killed save's half
     assert train_classifier(str(work_dir), max_epochs=3, resume=True)['meta']['epoch'] == 3
+    assert not list(work_dir.glob('.*.tmp'))  # removed by the next save
 
 
 def write_checkpoint(path: Path, epoch: int) -> None:
