@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from framework_models import TINY_SIZE, build_model, num_classes_of, tiny_batch, total_loss
 from mmengine.config import Config
 
-from framework_models import TINY_SIZE, build_model, num_classes_of, tiny_batch, total_loss
 from mobileone_mm import MobileOne, arch_channels
 
 CONFIG_DIR = Path(__file__).parents[1] / 'configs'

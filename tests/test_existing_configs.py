@@ -10,10 +10,10 @@ from typing import List, Tuple
 
 import pytest
 import torch
+from framework_models import TINY_SIZE, build_model, num_classes_of, tiny_batch, total_loss
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 
-from framework_models import TINY_SIZE, build_model, num_classes_of, tiny_batch, total_loss
 from mobileone_mm import MobileOne
 
 ROOT = Path(__file__).parents[1]

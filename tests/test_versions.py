@@ -1,10 +1,10 @@
 """The declared minimum versions: checked at import, and the same in pyproject.toml and what the install pins."""
 import re
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 

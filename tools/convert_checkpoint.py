@@ -11,9 +11,9 @@ from stack_notices import silence_stack_notices  # first: the imports below trig
 silence_stack_notices()
 
 import argparse
-import pickle
 
 from mobileone_mm.convert import LAYOUTS, convert_file
+from mobileone_mm.engine.cli import one_line_errors
 from mobileone_mm.models import ARCHS
 
 
@@ -30,10 +30,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    try:
+    with one_line_errors():
         conversion = convert_file(args.input, args.out, args.source, args.arch)
-    except (ValueError, OSError, pickle.UnpicklingError) as error:
-        raise SystemExit(f'error: {error}') from error
     deploy = ', deploy=True' if conversion.form == 'deploy' else ''
     head = 'none' if conversion.num_classes is None else f'head.fc with {conversion.num_classes} classes'
     print(f'converted {args.input} -> {args.out}\n'

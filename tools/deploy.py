@@ -25,11 +25,12 @@ from typing import List
 import numpy as np
 import torch
 from mmdeploy.utils import get_root_logger
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 from mobileone_mm.deploy.evaluate import MAIN_METRIC, PrecisionRow, compare_precisions
 from mobileone_mm.deploy.export import DeployError, deploy
 from mobileone_mm.deploy.task_models import load_model_config
+from mobileone_mm.engine.cli import add_cfg_options, one_line_errors
 from mobileone_mm.utils.logging import quiet_console_with_log_file
 
 
@@ -50,8 +51,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=torch.get_num_threads(),
                         help="ONNX Runtime's threads when timing the INT8 and fp32 models")
     parser.add_argument('--device', default='cpu', help='device used for conversion and testing')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override model config settings, e.g. model.backbone.deploy=True for a fused checkpoint')
+    add_cfg_options(parser, help='override model config settings, e.g. model.backbone.deploy=True for a fused '
+                    'checkpoint')
     parser.add_argument('--log-level', default='INFO', choices=list(logging._nameToLevel), help='set log level')
     return parser.parse_args()
 
@@ -67,14 +68,12 @@ def deploy_and_check(args: argparse.Namespace) -> None:
         raise SystemExit(f'error: --timing-batch {args.timing_batch} must be at least 1')
     torch.set_flush_denormal(True)
     get_root_logger().setLevel(args.log_level)
-    try:
+    with one_line_errors(DeployError):
         deploy_cfg = Config.fromfile(args.deploy_cfg)
         if args.calib_images is not None:
             deploy_cfg.merge_from_dict({'backend_config.quantization.num_images': args.calib_images})
         result = deploy(deploy_cfg, args.model_cfg, args.checkpoint, args.img, args.work_dir, args.device,
                         args.test_img, args.cfg_options, args.dump_info)
-    except (ValueError, FileNotFoundError, DeployError) as error:
-        raise SystemExit(f'error: {error}')
     print(f'exported {result.backend_files[0]} ({result.num_fused_blocks} MobileOne blocks fused)')
     print(f'ONNX Runtime vs PyTorch on {args.test_img or args.img}: {result.agreement.summary}')
     if result.sdk_agreement is not None:

@@ -12,13 +12,12 @@ from stack_notices import silence_stack_notices  # first: the imports below trig
 silence_stack_notices()
 
 import argparse
-import pickle
 
 import torch
-from mmengine.config import DictAction
 
 from mobileone_mm.deploy.fuse_checkpoint import PRECISIONS, TOLERANCE, ReparameterizationError, fuse_checkpoint
 from mobileone_mm.deploy.task_models import FUSED_FORM_KEY
+from mobileone_mm.engine.cli import add_cfg_options, one_line_errors
 
 
 def parse_args() -> argparse.Namespace:
@@ -29,17 +28,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--precision', choices=sorted(PRECISIONS), default='float64',
                         help='arithmetic of the check (default: float64, which judges the fusion alone; in float32, '
                         'as the model runs, a deep network amplifies rounding whichever form computes it)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
+    add_cfg_options(parser)
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
     torch.set_flush_denormal(True)
-    try:
+    with one_line_errors(ReparameterizationError):
         fused = fuse_checkpoint(args.config, args.checkpoint, args.out, args.cfg_options, precision=args.precision)
-    except (ValueError, OSError, pickle.UnpicklingError, ReparameterizationError) as error:
-        raise SystemExit(f'error: {error}')
     print(f'fused {fused.num_blocks} MobileOne blocks; worst relative difference of the outputs, deploy form vs '
           f'training form ({args.precision}): {fused.relative_error:.1e} (limit {TOLERANCE:.0e})')
     print(f'wrote {fused.path}')

@@ -15,11 +15,11 @@ silence_stack_notices()
 import argparse
 import json
 
-from mmengine.config import DictAction
 from mmengine.model import is_model_wrapper
 
-from mobileone_mm.deploy.task_models import CheckpointMismatchError, read_fitting_checkpoint
-from mobileone_mm.engine.runner import build_runner, configure_testing, load_config
+from mobileone_mm.deploy.task_models import read_fitting_checkpoint
+from mobileone_mm.engine.cli import add_cfg_options, one_line_errors
+from mobileone_mm.engine.runner import build_runner, configure_testing, load_config, prepare_testing
 
 
 def parse_args() -> argparse.Namespace:
@@ -29,8 +29,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', help='where logs and metrics go')
     parser.add_argument('--out', help='dump the predictions to this .pkl file')
     parser.add_argument('--show-dir', help='draw the predictions into this folder')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. test_dataloader.batch_size=1')
+    add_cfg_options(parser, help='override config settings, e.g. test_dataloader.batch_size=1')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher for distributed testing')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
@@ -39,14 +38,13 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    try:
+    with one_line_errors():
         cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
         cfg = configure_testing(cfg, args.checkpoint, out=args.out, show_dir=args.show_dir)
         runner = build_runner(cfg)
         read_fitting_checkpoint(runner.model.module if is_model_wrapper(runner.model) else runner.model,
                                 args.checkpoint)
-    except (ValueError, TypeError, FileNotFoundError, CheckpointMismatchError) as error:
-        raise SystemExit(f'error: {error}')
+        prepare_testing(runner)
     metrics = runner.test()
     print(json.dumps(metrics, default=float))
 

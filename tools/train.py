@@ -8,12 +8,10 @@ from stack_notices import silence_stack_notices  # first: the imports below trig
 silence_stack_notices()
 
 import argparse
-import pickle
 
-from mmengine.config import DictAction
-from mmengine.runner import CheckpointLoader
-
-from mobileone_mm.engine.runner import build_runner, configure_training, load_config
+from mobileone_mm.deploy.task_models import check_resumable
+from mobileone_mm.engine.cli import add_cfg_options, one_line_errors
+from mobileone_mm.engine.runner import build_runner, configure_training, load_config, prepare_training
 
 
 def parse_args() -> argparse.Namespace:
@@ -23,8 +21,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--resume', nargs='?', const='auto', metavar='CHECKPOINT',
                         help='resume from CHECKPOINT, or from the latest checkpoint in the work dir when none is given')
     parser.add_argument('--amp', action='store_true', help='train with automatic mixed precision')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. train_cfg.max_epochs=1 model.backbone.init_cfg=None')
+    add_cfg_options(parser)
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher for distributed training')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
@@ -33,14 +30,13 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    try:  # a bad config or --cfg-options value: one line, no traceback
+    with one_line_errors():  # everything a bad config, option, checkpoint or dataset breaks, before training
         cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
         cfg = configure_training(cfg, amp=args.amp, resume=args.resume)
-        if args.resume not in (None, 'auto'):  # a checkpoint that does not load: say so before building anything
-            CheckpointLoader.load_checkpoint(args.resume, map_location='cpu')
+        if cfg.resume and cfg.load_from:  # before the runner writes anything into the work dir
+            check_resumable(cfg, cfg.load_from)
         runner = build_runner(cfg)
-    except (ValueError, TypeError, OSError, pickle.UnpicklingError) as error:
-        raise SystemExit(f'error: {error}')
+        prepare_training(runner)
     runner.train()
 
 

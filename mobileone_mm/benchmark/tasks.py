@@ -1,5 +1,4 @@
 """Latency of whole task models: RetinaNet and DeepLabV3 with MobileOne and with ResNet backbones."""
-import copy
 import dataclasses
 import os.path as osp
 import tempfile

@@ -56,8 +56,8 @@ def patches_switched_off(value: str) -> Set[str]:
         return set(PATCHES)
     unknown = sorted(names - set(PATCHES))
     if unknown:
-        raise ValueError(f'{SWITCH_OFF_VARIABLE}={value!r} names no patch {unknown}; allowed: all, or a comma-separated '
-                         f'list of {", ".join(PATCHES)}')
+        raise ValueError(f'{SWITCH_OFF_VARIABLE}={value!r} names no patch {unknown}; allowed: all, or a '
+                         f'comma-separated list of {", ".join(PATCHES)}')
     return names
 
 
@@ -75,5 +75,6 @@ def install_compat_patches(environ: Mapping[str, str] = os.environ) -> List[str]
 
 
 __all__ = ['PATCHES', 'SWITCH_OFF_VARIABLE', 'UnsafeCheckpointError', 'install_atomic_checkpoint_saving',
-           'install_checkpoint_retention', 'install_compat_patches', 'install_fast_frame_lookup', 'install_mmdet_candidate_selection',
-           'install_safe_checkpoint_loading', 'install_ssd_head_loss_cls', 'install_torchscript_onnx_export']
+           'install_checkpoint_retention', 'install_compat_patches', 'install_fast_frame_lookup',
+           'install_mmdet_candidate_selection', 'install_safe_checkpoint_loading', 'install_ssd_head_loss_cls',
+           'install_torchscript_onnx_export']

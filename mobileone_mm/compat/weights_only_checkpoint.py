@@ -79,7 +79,7 @@ def load_with_allow_list(load: Callable[[], Any], filename: str) -> Any:
                 f'refused to load checkpoint {filename!r}: its pickle names a global outside mobileone_mm\'s '
                 'allow-list for weights-only loading, and a pickle can run code. If you trust the file, '
                 f'add the global with torch.serialization.add_safe_globals. Details: {last_line(error)}') from error
-        except (EOFError, KeyError, UnicodeDecodeError) as error:  # a file that is no pickle, or a cut one
+        except (EOFError, IndexError, KeyError, UnicodeDecodeError) as error:  # no pickle (text), or a cut one
             raise CheckpointFileError(f'{filename} is not a checkpoint (or a truncated one): torch.load failed with '
                                       f'{type(error).__name__}: {error}') from error
         except (RuntimeError, OSError) as error:  # a cut zip archive: miniz's error, or a seek past its end

@@ -6,6 +6,7 @@ registry, with SyncBN turned back into BN so it runs on one CPU or GPU, and a
 checkpoint is loaded strictly through mmengine's checkpoint loader (weights
 only, with :mod:`mobileone_mm.compat.weights_only_checkpoint`'s allow-list).
 """
+import copy
 import importlib
 import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -90,17 +91,60 @@ def read_fitting_checkpoint(model: nn.Module, checkpoint: str) -> Tuple[Dict[str
 
     Raises:
         FileNotFoundError: If a local checkpoint does not exist.
+        IsADirectoryError: If it is a folder.
         CheckpointMismatchError: If its state dict does not fit the model;
             the message names the keys.
     """
-    if '://' not in checkpoint and not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
-    loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu', logger='silent')
+    loaded = read_checkpoint(checkpoint)
+    return loaded, fitting_state_dict(model, loaded, checkpoint)
+
+
+def read_checkpoint(checkpoint: str) -> Dict[str, Any]:
+    """Reads a checkpoint file or URL (weights-only, :mod:`mobileone_mm.compat.weights_only_checkpoint`).
+
+    Raises:
+        FileNotFoundError: If a local checkpoint does not exist.
+        IsADirectoryError: If it is a folder.
+    """
+    if '://' not in checkpoint:
+        if osp.isdir(checkpoint):
+            raise IsADirectoryError(f'checkpoint {checkpoint} is a folder; give a checkpoint file (.pth)')
+        if not osp.isfile(checkpoint):
+            raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
+    return CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu', logger='silent')
+
+
+def fitting_state_dict(model: nn.Module, loaded: Dict[str, Any], checkpoint: str) -> Dict[str, torch.Tensor]:
+    """The state dict of a read checkpoint (``module.`` prefixes stripped), checked to fit ``model`` exactly.
+
+    Raises:
+        CheckpointMismatchError: If it does not fit; the message names the keys.
+    """
     state_dict = strip_module_prefix(loaded.get('state_dict', loaded))
     mismatch = state_dict_mismatch(model.state_dict(), state_dict)
     if mismatch:
         raise CheckpointMismatchError(f'checkpoint {checkpoint} does not match the model of the config: {mismatch}')
-    return loaded, state_dict
+    return state_dict
+
+
+def check_resumable(cfg: Config, checkpoint: str) -> None:
+    """Checks, before a runner is built, that training can resume from ``checkpoint``: its state and its weights.
+
+    Raises:
+        ValueError: For a checkpoint without training state (a fused,
+            converted or ImageNet one), which mmengine would fail on with a
+            ``KeyError``.
+        CheckpointMismatchError: For one whose weights do not fit the
+            config's model (another model, another head size); mmengine would
+            load it non-strictly and fail later.
+    """
+    loaded = read_checkpoint(checkpoint)
+    missing = [key for key in ('meta', 'message_hub') if key not in loaded]
+    if missing:
+        raise ValueError(f'checkpoint {checkpoint} holds no training state ({", ".join(missing)} missing): --resume '
+                         f'takes a checkpoint that training saved; to start from its weights use --cfg-options '
+                         f'load_from={checkpoint}')
+    fitting_state_dict(build_model(copy.deepcopy(cfg)), loaded, checkpoint)  # a copy: building may change it
 
 
 def state_dict_mismatch(expected: Dict[str, torch.Tensor], found: Dict[str, torch.Tensor]) -> str:

@@ -10,7 +10,7 @@ import logging
 import os.path as osp
 import re
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 from mmengine.config import Config
@@ -35,6 +35,8 @@ def load_config(config: str, cfg_options: Optional[dict] = None, launcher: str =
     cfg = read_config(config, cfg_options)
     cfg.launcher = launcher
     if work_dir is not None:
+        if osp.isfile(work_dir):
+            raise ValueError(f'--work-dir {work_dir} is a file; give a folder (it is made if it does not exist)')
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
@@ -61,6 +63,7 @@ def configure_training(cfg: Config, amp: bool = False, resume: Optional[str] = N
             raise ValueError(f'--amp needs an OptimWrapper, the config uses {optim_wrapper_type}')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    check_training_settings(cfg)
     if resume is not None and osp.isdir(cfg.work_dir):  # what saves killed in this work dir left
         remove_stale_temporaries(cfg.work_dir, is_checkpoint_file)
     if resume == 'auto':
@@ -68,6 +71,86 @@ def configure_training(cfg: Config, amp: bool = False, resume: Optional[str] = N
     elif resume is not None:
         cfg.resume, cfg.load_from = True, resume
     return cfg
+
+
+def check_training_settings(cfg: Config) -> None:
+    """Checks the numbers a user sets with ``--cfg-options`` most, before anything is built.
+
+    mmengine would take ``train_cfg.max_epochs=abc`` or ``optim_wrapper.optimizer.lr=abc`` and fail deep
+    inside ``runner.train()``.
+
+    Raises:
+        ValueError: Naming the setting, its value and what is allowed.
+    """
+    positive_ints = ['train_cfg.max_epochs', 'train_cfg.max_iters', 'train_cfg.val_interval',
+                     'train_dataloader.batch_size']
+    for key in positive_ints:
+        value = config_value(cfg, key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f'{key}={value!r} must be a positive int')
+    workers = config_value(cfg, 'train_dataloader.num_workers')
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
+        raise ValueError(f'train_dataloader.num_workers={workers!r} must be an int >= 0')
+    for key in ('optim_wrapper.optimizer.lr', 'optim_wrapper.optimizer.weight_decay',
+                'optim_wrapper.optimizer.momentum'):
+        value = config_value(cfg, key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
+                                  or (key.endswith('.lr') and value == 0)):
+            allowed = 'a number > 0' if key.endswith('.lr') else 'a number >= 0'
+            raise ValueError(f'{key}={value!r} must be {allowed}')
+
+
+def config_value(cfg: Config, key: str) -> Any:
+    """The value at a dotted key of the config, None where a part of it is missing."""
+    value = cfg
+    for part in key.split('.'):
+        if not isinstance(value, (Config, dict)):
+            return None
+        value = value.get(part)
+    return value
+
+
+def prepare_training(runner: Runner) -> None:
+    """Builds what ``runner.train()`` would build first (the loops with their datasets, the optimizer), now.
+
+    So that an empty or missing dataset or a bad optimizer setting fails
+    before training starts, where the tools report it in one line;
+    ``train()`` then uses these. The parameter schedulers stay to ``train()``,
+    which builds them after scaling the learning rate.
+    """
+    runner._train_loop = with_dataset_named(runner.build_train_loop, runner._train_loop, runner.cfg, 'train')
+    runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
+    if runner._val_loop is not None:
+        runner._val_loop = with_dataset_named(runner.build_val_loop, runner._val_loop, runner.cfg, 'val')
+
+
+def prepare_testing(runner: Runner) -> None:
+    """Builds the test loop (its dataset and evaluator) now, as :func:`prepare_training` the training's."""
+    runner._test_loop = with_dataset_named(runner.build_test_loop, runner._test_loop, runner.cfg, 'test')
+
+
+# What mmengine's BaseDataset raises when it serializes a dataset without samples (an empty annotation file or folder).
+NO_SAMPLES = 'need at least one array to concatenate'
+
+
+def with_dataset_named(build_loop: Callable[[Any], Any], loop: Any, cfg: Config, split: str) -> Any:
+    """``build_loop(loop)``, naming the dataset where the frameworks' messages would not.
+
+    An empty dataset fails in mmengine with ``need at least one array to
+    concatenate``, and an image folder without images in mmpretrain with a
+    ``RuntimeError``: both become a ``ValueError`` that names the dataset.
+    """
+    try:
+        return build_loop(loop)
+    except (ValueError, RuntimeError) as error:
+        if isinstance(error, ValueError) and NO_SAMPLES not in str(error):
+            raise
+        dataset = config_value(cfg, f'{split}_dataloader.dataset') or {}
+        described = (f'the {split} dataset ({dataset.get("type")}, data_root={dataset.get("data_root")!r}, '
+                     f'ann_file={dataset.get("ann_file")!r})')
+        if NO_SAMPLES in str(error):
+            raise ValueError(f'{described} has no samples: check its paths and annotations') from error
+        raise ValueError(f'{described} cannot be read: {error}') from error
 
 
 def checkpoint_to_resume(work_dir: str) -> Optional[str]:

@@ -61,7 +61,7 @@ def arch_settings(arch: Union[str, dict]) -> dict:
 
 
 def arch_channels(arch: Union[str, dict]) -> Tuple[int, ...]:
-    """Output channels of the 4 stages (index i is stage i, as in ``out_indices``), e.g. (48, 128, 256, 1024) for 's0'."""
+    """Output channels of the 4 stages (index i is stage i, as ``out_indices`` counts), e.g. (48, 128, 256, 1024)."""
     width_factor = arch_settings(arch)['width_factor']
     return tuple(int(base * factor) for base, factor in zip(BASE_CHANNELS, width_factor))
 

@@ -1,5 +1,6 @@
 """Reading a task config of mmpretrain, mmdet or mmseg: the one place that checks its framework."""
 import copy
+import os.path as osp
 from typing import Optional, Union
 
 from mmengine.config import Config
@@ -20,10 +21,18 @@ def read_config(config: Union[str, Config], cfg_options: Optional[dict] = None) 
             them. Defaults to None.
 
     Raises:
+        IsADirectoryError: If ``config`` is a folder.
+        ValueError: If it has a syntax error.
         ValueError: If the config's ``default_scope`` is not one of
             mmpretrain, mmdet or mmseg.
     """
-    cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+    if isinstance(config, str) and osp.isdir(config):
+        raise IsADirectoryError(f'config {config} is a folder; give a config file (.py)')
+    try:
+        cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+    except SyntaxError as error:  # mmengine's message names neither the file nor, for a base config, which one
+        raise ValueError(f'config {error.filename if error.filename not in (None, "<unknown>") else config} has a '
+                         f'syntax error: {error.msg} (line {error.lineno})') from error
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     scope = cfg.get('default_scope')

@@ -31,7 +31,8 @@ def check_stack_versions(installed_version: Callable[[str], str] = metadata.vers
         try:
             found = installed_version(distribution)
         except metadata.PackageNotFoundError:
-            raise ImportError(f'mobileone_mm needs {distribution} >= {oldest} ({reason}); it is not installed') from None
+            raise ImportError(f'mobileone_mm needs {distribution} >= {oldest} ({reason}); it is not '
+                              'installed') from None
         if Version(found).release < Version(oldest).release:
             raise ImportError(f'mobileone_mm needs {distribution} >= {oldest} ({reason}), found {found}: upgrade it, '
                               f'e.g. pip install "{distribution}>={oldest}"')

@@ -90,8 +90,10 @@ def write_bad_file(kind: str, path) -> str:
     elif kind == 'random bytes':
         path.write_bytes(torch.randint(0, 256, (4096, ), generator=torch.Generator().manual_seed(0),
                                        dtype=torch.uint8).numpy().tobytes())
-    else:
+    elif kind == 'text':
         path.write_text('model weights: see the README\n')
+    else:  # the weights-only unpickler's opcode for 't' pops an empty stack
+        path.write_text('the weights are on the shared drive\n')
     return str(path)
 
 
@@ -100,6 +102,7 @@ BAD_FILES = {
     'truncated': r'checkpoint .*bad.pth is truncated or corrupt: it is not a complete zip archive',
     'random bytes': r'.*bad.pth is not a checkpoint: torch cannot unpickle it',
     'text': r'.*bad.pth is not a checkpoint',
+    'text starting with t': r'.*bad.pth is not a checkpoint',
 }
 
 
@@ -113,13 +116,17 @@ def test_a_file_that_is_no_checkpoint_is_named_as_such_and_not_called_unsafe(kin
 
 
 @pytest.mark.parametrize('kind', BAD_FILES)
-@pytest.mark.parametrize('tool', ['reparameterize', 'convert_checkpoint', 'train'])
+@pytest.mark.parametrize('tool', ['reparameterize', 'convert_checkpoint', 'train', 'test', 'deploy'])
 def test_tools_report_a_file_that_is_no_checkpoint_in_one_line(tool, kind, tmp_path, run_tool):
     path = write_bad_file(kind, tmp_path / 'bad.pth')
     config = str(ROOT / 'configs/demo/mobileone_s0_demo.py')
+    image = str(ROOT / 'tests/deploy/data/no_such_image.jpg')  # the checkpoint is read first
     arguments = {'reparameterize': [config, path, str(tmp_path / 'out.pth')],
                  'convert_checkpoint': ['--from', 'timm', path, str(tmp_path / 'out.pth')],
-                 'train': [config, '--resume', path, '--work-dir', str(tmp_path / 'work_dir')]}[tool]
+                 'train': [config, '--resume', path, '--work-dir', str(tmp_path / 'work_dir')],
+                 'test': [config, path, '--work-dir', str(tmp_path / 'work_dir')],
+                 'deploy': [str(ROOT / 'configs/deploy/classification_onnxruntime_static.py'), config, path, image,
+                            '--work-dir', str(tmp_path / 'work_dir')]}[tool]
     with pytest.raises(SystemExit, match=f'^error: {BAD_FILES[kind]}'):
         run_tool(tool, *arguments)
     assert not (tmp_path / 'out.pth').exists()

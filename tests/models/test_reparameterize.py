@@ -1,4 +1,4 @@
-"""reparameterize_model fuses the MobileOne blocks of any model, this package's, mmpretrain's and timm's, and says so."""
+"""reparameterize_model fuses the MobileOne blocks of any model (this package's, mmpretrain's, timm's) and says so."""
 import copy
 from typing import List
 

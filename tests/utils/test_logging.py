@@ -8,7 +8,7 @@ from mmengine.logging import MMLogger
 from mobileone_mm import MobileOne
 from mobileone_mm.utils.logging import quiet_console, quiet_console_with_log_file, quiet_mmengine_logger
 
-ENVIRONMENT_DUMP = '\n------------------------------------------------------------\nSystem environment:\n    sys.platform: linux'
+ENVIRONMENT_DUMP = '\n' + '-' * 60 + '\nSystem environment:\n    sys.platform: linux'
 REGISTRY_FALLBACK = 'Failed to search registry with scope "mmpretrain" in the "Codebases" registry tree.'
 
 
