@@ -11,6 +11,7 @@ from task_checkpoints import CANDIDATES, IMAGE_SIZE, ROOT, TASKS, small_config, 
 from mobileone_mm.deploy.agreement import Agreement
 from mobileone_mm.deploy.export import DeployError, DeployResult, check_backend_files, check_reparameterized, deploy
 from mobileone_mm.deploy.task_models import FUSED_FORM_KEY, build_model
+from mobileone_mm.utils.logging import CONSOLE_NOISE
 
 
 @pytest.mark.slow
@@ -96,9 +97,9 @@ def test_tools_reparameterize_then_deploy_the_fused_checkpoint(trained, capfd, r
     printed = capfd.readouterr().out
     assert f'exported {work_dir}/end2end.onnx (43 MobileOne blocks fused)' in printed
     assert 'ONNX Runtime vs PyTorch' in printed and 'FAILED' not in printed
-    # mmdeploy's harmless fallback to its own registries, in the log file only
-    assert 'Failed to search registry with scope' in (Path(work_dir) / 'deploy.log').read_text()
-    assert 'Failed to search registry' not in printed
+    # mmdeploy's harmless notices (its deprecated get_onnx_config, its registry fallbacks): in the log file only
+    logged_noise = [noise for noise in CONSOLE_NOISE if noise in (Path(work_dir) / 'deploy.log').read_text()]
+    assert logged_noise and not any(noise in printed for noise in logged_noise)
 
 
 def test_unfused_model_is_not_taken_for_deployed():
