@@ -1,4 +1,4 @@
-"""Export a model to ONNX with mmdeploy, run it in ONNX Runtime and check it against PyTorch.
+"""Export a model to ONNX with mmdeploy (or to ExecuTorch), run it in its runtime and check it against PyTorch.
 
 The interface of mmdeploy's tools/deploy.py (whose wheel does not ship it), for
 the ONNX Runtime backend: DEPLOY_CFG is one of configs/deploy/. The exported
@@ -8,7 +8,9 @@ the PyTorch model on the image; the exit status is 1 when they disagree. With
 deploy config (*_onnxruntime-int8_*.py) also writes WORK_DIR/end2end_int8.onnx,
 calibrated on images of the model config's validation set, and prints the
 metric of PyTorch, ONNX Runtime fp32 and INT8 on its test set, and the latency
-of both ONNX models.
+of both ONNX models. An ExecuTorch deploy config (*_executorch-xnnpack_*.py)
+writes WORK_DIR/end2end.pte for phones instead and checks it in ExecuTorch's
+runtime (mobileone_mm/deploy/executorch_xnnpack.py).
 
 Example:
     python tools/deploy.py configs/deploy/detection_onnxruntime_dynamic.py configs/retinanet_mobileone_s0_coco.py \
@@ -28,6 +30,7 @@ from mmdeploy.utils import get_root_logger
 from mmengine.config import Config
 
 from mobileone_mm.deploy.evaluate import MAIN_METRIC, PrecisionRow, compare_precisions
+from mobileone_mm.deploy.executorch_xnnpack import deploy_pte, is_executorch_config
 from mobileone_mm.deploy.export import DeployError, deploy
 from mobileone_mm.deploy.task_models import load_model_config
 from mobileone_mm.engine.cli import add_cfg_options, one_line_errors
@@ -70,17 +73,26 @@ def deploy_and_check(args: argparse.Namespace) -> None:
     get_root_logger().setLevel(args.log_level)
     with one_line_errors(DeployError):
         deploy_cfg = Config.fromfile(args.deploy_cfg)
-        if args.calib_images is not None:
-            deploy_cfg.merge_from_dict({'backend_config.quantization.num_images': args.calib_images})
-        result = deploy(deploy_cfg, args.model_cfg, args.checkpoint, args.img, args.work_dir, args.device,
-                        args.test_img, args.cfg_options, args.dump_info)
+        if is_executorch_config(deploy_cfg):
+            if args.dump_info or args.calib_images is not None or args.device != 'cpu':
+                raise ValueError('--dump-info, --calib-images and --device are for ONNX Runtime; an ExecuTorch deploy '
+                                 'config exports a .pte for the CPU (XNNPACK), without SDK files')
+            result = deploy_pte(deploy_cfg, args.model_cfg, args.checkpoint, args.img, args.work_dir, args.test_img,
+                                args.cfg_options)
+            runtime = 'ExecuTorch (XNNPACK)'
+        else:
+            if args.calib_images is not None:
+                deploy_cfg.merge_from_dict({'backend_config.quantization.num_images': args.calib_images})
+            result = deploy(deploy_cfg, args.model_cfg, args.checkpoint, args.img, args.work_dir, args.device,
+                            args.test_img, args.cfg_options, args.dump_info)
+            runtime = 'ONNX Runtime'
     print(f'exported {result.backend_files[0]} ({result.num_fused_blocks} MobileOne blocks fused)')
-    print(f'ONNX Runtime vs PyTorch on {args.test_img or args.img}: {result.agreement.summary}')
+    print(f'{runtime} vs PyTorch on {args.test_img or args.img}: {result.agreement.summary}')
     if result.sdk_agreement is not None:
         print(f'wrote the SDK files beside it; mmdeploy SDK vs PyTorch at the original size: '
               f'{result.sdk_agreement.summary}')
     if not result.agreement.passed:
-        raise SystemExit('FAILED: the ONNX model does not reproduce the PyTorch model')
+        raise SystemExit(f'FAILED: the {runtime} model does not reproduce the PyTorch model')
     if result.sdk_agreement is not None and not result.sdk_agreement.passed:
         raise SystemExit('FAILED: the SDK does not reproduce the PyTorch model')
     if result.int8_file is not None:

@@ -1,0 +1,204 @@
+"""ExecuTorch export for phones: the fused task model lowered to XNNPACK in a ``.pte``, checked against PyTorch.
+
+XNNPACK is ExecuTorch's CPU delegate on Android and iOS, and the same kernels
+run on x86, so the ``.pte`` is checked here number for number. mmdeploy has no
+ExecuTorch backend; the deploy configs (``configs/deploy/*_executorch-xnnpack_*.py``)
+keep mmdeploy's layout (``codebase_config``, ``onnx_config`` for the input
+shape) with ``backend_config=dict(type='executorch')``, and :func:`deploy_pte`
+does what :func:`~mobileone_mm.deploy.export.deploy` does for ONNX Runtime:
+
+- the checkpoint's model is fused (every MobileOne block, checked), exported
+  with ``torch.export`` and lowered with the XNNPACK partitioner; a
+  convolution left outside XNNPACK fails the export;
+- the graph takes the preprocessed image (mean and std applied, RGB, NCHW
+  float32, the size of the export image: an app normalizes as the config's
+  ``data_preprocessor`` does) and returns the model's raw outputs
+  (``mode='tensor'``): a classifier's logits, a dense detector's class and box
+  maps per level (class maps of every level first), a segmentor's logits at
+  the network's resolution;
+- what comes after is the frameworks' own code on those outputs
+  (:func:`predict_from_outputs`): softmax and top-k (mmpretrain), decoding
+  and NMS (mmdet's ``predict_by_feat``; NMS is no XNNPACK op), resizing and
+  argmax (mmseg), so the ``.pte``'s predictions are data samples that the
+  agreement checks of :mod:`.agreement` compare with PyTorch's.
+"""
+import copy
+import os
+import os.path as osp
+import shutil
+from typing import List, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+from mmdeploy.apis import build_task_processor
+from mmdeploy.utils import get_ir_config
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from mmengine.structures import BaseDataElement
+
+from ..testing.equivalence import fused_copy
+from ..utils.config import config_name
+from ..utils.files import write_atomically
+from .agreement import AGREEMENT_BY_TASK
+from .export import TASK_OF_FRAMEWORK, DeployError, DeployResult, check_image, check_reparameterized
+from .prediction import pytorch_prediction
+from .task_models import build_checkpoint_model, flatten_tensors, load_model_config
+
+BACKEND = 'executorch'
+
+
+class TensorOutputs(nn.Module):
+    """A task model's raw outputs (``mode='tensor'``) as a flat tuple of tensors: what the ``.pte`` returns."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: torch.Tensor) -> tuple:
+        return tuple(flatten_tensors(self.model(inputs, mode='tensor')))
+
+
+def export_pte(model: nn.Module, inputs: torch.Tensor, path: str) -> int:
+    """Exports a fused task model to an XNNPACK ``.pte`` at ``path`` (written all or nothing).
+
+    Args:
+        model (nn.Module): The task model, every MobileOne block fused.
+        inputs (torch.Tensor): A preprocessed batch of the input shape.
+        path (str): The ``.pte`` file.
+
+    Returns:
+        int: The number of XNNPACK delegate calls in the program.
+
+    Raises:
+        DeployError: If a convolution is left to ExecuTorch's portable kernels.
+    """
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    exported = torch.export.export(TensorOutputs(model).eval(), (inputs, ))
+    lowered = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
+    calls = [node for node in lowered.exported_program().graph_module.graph.nodes if node.op == 'call_function']
+    delegated = sum('executorch_call_delegate' in str(node.target) for node in calls)
+    convolutions = [node.name for node in calls if 'convolution' in str(node.target)]
+    if convolutions:
+        raise DeployError(f'{len(convolutions)} convolutions were not delegated to XNNPACK, e.g. {convolutions[0]}')
+    program = lowered.to_executorch().buffer
+    write_atomically(path, lambda file: file.write(program))
+    return delegated
+
+
+class PteModel:
+    """A ``.pte`` run by ExecuTorch's runtime: a preprocessed batch in, the model's raw outputs out.
+
+    Args:
+        path (str): The ``.pte`` file.
+    """
+
+    def __init__(self, path: str) -> None:
+        from executorch.runtime import Runtime
+
+        self.method = Runtime.get().load_program(path).load_method('forward')
+
+    def __call__(self, inputs: torch.Tensor) -> List[torch.Tensor]:
+        return list(self.method.execute([inputs.contiguous()]))
+
+
+def predict_from_outputs(model: nn.Module, outputs: Sequence[torch.Tensor],
+                         data_samples: List[BaseDataElement]) -> List[BaseDataElement]:
+    """The predictions the task model makes from its raw outputs, by the frameworks' own post-processing.
+
+    Args:
+        model (nn.Module): The task model the outputs are of (its heads decode them).
+        outputs (Sequence[Tensor]): The flat raw outputs (:class:`TensorOutputs`).
+        data_samples (list): The batch's data samples, with their metainfo.
+    """
+    data_samples = copy.deepcopy(data_samples)
+    if hasattr(model, 'bbox_head'):  # mmdet's dense detectors: class maps of every level, then box maps
+        num_levels = len(outputs) // 2
+        results = model.bbox_head.predict_by_feat(list(outputs[:num_levels]), list(outputs[num_levels:]),
+                                                  batch_img_metas=[s.metainfo for s in data_samples], rescale=True)
+        return model.add_pred_to_datasample(data_samples, results)
+    if hasattr(model, 'decode_head'):  # mmseg: logits at the network's resolution, resized as its head does
+        logits = model.decode_head.predict_by_feat(outputs[0], [s.metainfo for s in data_samples])
+        return model.postprocess_result(logits, data_samples)
+    return model.head._get_predictions(outputs[0], data_samples)  # mmpretrain: softmax scores and labels
+
+
+def deploy_pte(deploy_cfg: Union[str, Config], model_cfg: Union[str, Config], checkpoint: str, image: str,
+               work_dir: str, test_image: Optional[str] = None, cfg_options: Optional[dict] = None) -> DeployResult:
+    """Exports ``checkpoint`` to ``work_dir/end2end.pte`` (the config's ``save_file``), checked against PyTorch.
+
+    The ``.pte``'s predictions on the test image are compared with the
+    checkpoint's in PyTorch under the rules of :mod:`.agreement`.
+
+    Args:
+        deploy_cfg (str | Config): An ExecuTorch deploy config of configs/deploy/.
+        model_cfg (str | Config): The model config of mmpretrain, mmdet or mmseg.
+        checkpoint (str): The checkpoint (training or fused form, as the config builds it).
+        image (str): The image exported with (its preprocessed size is the ``.pte``'s input size).
+        work_dir (str): Where the ``.pte`` goes; made and, if made here, removed again on failure.
+        test_image (str, optional): The image of the check. Defaults to ``image``.
+        cfg_options (dict, optional): Overrides of the model config.
+
+    Returns:
+        DeployResult: The ``.pte``, the fused blocks and the agreement with PyTorch.
+
+    Raises:
+        ValueError: For a deploy config of another backend or task.
+        DeployError: If the exported model is not fused or not delegated.
+    """
+    deploy_cfg = Config.fromfile(deploy_cfg) if isinstance(deploy_cfg, str) else deploy_cfg
+    model_cfg = load_model_config(model_cfg, cfg_options)
+    task = check_executorch_config(deploy_cfg, model_cfg)
+    reference = build_checkpoint_model(model_cfg, checkpoint)
+    for path in {image, test_image or image}:
+        check_image(path)
+    fused = fused_copy(reference)
+    num_fused_blocks = check_reparameterized(fused)
+    created = not osp.exists(work_dir)
+    os.makedirs(work_dir, exist_ok=True)
+    try:
+        pte_file = osp.join(work_dir, get_ir_config(deploy_cfg)['save_file'])
+        with DefaultScope.overwrite_default_scope(model_cfg.default_scope):
+            # mmdeploy prepares the input as for its ONNX Runtime backend: every runtime is checked on the same input
+            task_processor = build_task_processor(model_cfg, as_onnxruntime_config(deploy_cfg), 'cpu')
+            export_data, _ = pytorch_prediction(reference, task_processor, deploy_cfg, image)
+            export_pte(fused, export_data['inputs'], pte_file)
+            data, expected = pytorch_prediction(reference, task_processor, deploy_cfg, test_image or image,
+                                                at_network_size=task == 'Segmentation')
+            with torch.no_grad():
+                actual = predict_from_outputs(reference, PteModel(pte_file)(data['inputs']), data['data_samples'])[0]
+    except BaseException:
+        if created:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        raise
+    return DeployResult([pte_file], num_fused_blocks, AGREEMENT_BY_TASK[task](expected, actual), expected, actual)
+
+
+def is_executorch_config(deploy_cfg: Config) -> bool:
+    return deploy_cfg.get('backend_config', {}).get('type') == BACKEND
+
+
+def check_executorch_config(deploy_cfg: Config, model_cfg: Config) -> str:
+    """Checks that the deploy config exports the model config's task to ExecuTorch; returns mmdeploy's task name.
+
+    Raises:
+        ValueError: Naming the backend or task found and what is allowed.
+    """
+    if not is_executorch_config(deploy_cfg):
+        raise ValueError(f'{config_name(deploy_cfg)} is not an ExecuTorch deploy config (backend_config.type '
+                         f'{BACKEND!r}, configs/deploy/*_executorch-xnnpack_*.py)')
+    task = deploy_cfg.get('codebase_config', {}).get('task')
+    expected, prefix = TASK_OF_FRAMEWORK[model_cfg.default_scope]
+    if task != expected:
+        raise ValueError(f'{config_name(deploy_cfg)} exports the task {task!r}, but {config_name(model_cfg)} is an '
+                         f'{model_cfg.default_scope} model ({expected!r}): use configs/deploy/'
+                         f'{prefix}_executorch-xnnpack_static.py')
+    return task
+
+
+def as_onnxruntime_config(deploy_cfg: Config) -> Config:
+    """The deploy config as mmdeploy's task processors take it (they know no ExecuTorch backend)."""
+    config = copy.deepcopy(deploy_cfg)
+    config.backend_config = dict(type='onnxruntime')
+    return config
