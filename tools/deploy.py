@@ -79,20 +79,20 @@ def deploy_and_check(args: argparse.Namespace) -> None:
                                  'config exports a .pte for the CPU (XNNPACK), without SDK files')
             result = deploy_pte(deploy_cfg, args.model_cfg, args.checkpoint, args.img, args.work_dir, args.test_img,
                                 args.cfg_options)
-            runtime = 'ExecuTorch (XNNPACK)'
+            runtime, exported = 'ExecuTorch (XNNPACK)', 'ExecuTorch'
         else:
             if args.calib_images is not None:
                 deploy_cfg.merge_from_dict({'backend_config.quantization.num_images': args.calib_images})
             result = deploy(deploy_cfg, args.model_cfg, args.checkpoint, args.img, args.work_dir, args.device,
                             args.test_img, args.cfg_options, args.dump_info)
-            runtime = 'ONNX Runtime'
+            runtime, exported = 'ONNX Runtime', 'ONNX'
     print(f'exported {result.backend_files[0]} ({result.num_fused_blocks} MobileOne blocks fused)')
     print(f'{runtime} vs PyTorch on {args.test_img or args.img}: {result.agreement.summary}')
     if result.sdk_agreement is not None:
         print(f'wrote the SDK files beside it; mmdeploy SDK vs PyTorch at the original size: '
               f'{result.sdk_agreement.summary}')
     if not result.agreement.passed:
-        raise SystemExit(f'FAILED: the {runtime} model does not reproduce the PyTorch model')
+        raise SystemExit(f'FAILED: the {exported} model does not reproduce the PyTorch model')
     if result.sdk_agreement is not None and not result.sdk_agreement.passed:
         raise SystemExit('FAILED: the SDK does not reproduce the PyTorch model')
     if result.int8_file is not None:
