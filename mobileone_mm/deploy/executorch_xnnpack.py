@@ -40,7 +40,7 @@ from ..testing.equivalence import fused_copy
 from ..utils.config import config_name
 from ..utils.files import write_atomically
 from .agreement import AGREEMENT_BY_TASK
-from .export import TASK_OF_FRAMEWORK, DeployError, DeployResult, check_image, check_reparameterized
+from .export import DeployError, DeployResult, check_deploy_task, check_image, check_reparameterized
 from .prediction import pytorch_prediction
 from .task_models import build_checkpoint_model, flatten_tensors, load_model_config
 
@@ -188,13 +188,7 @@ def check_executorch_config(deploy_cfg: Config, model_cfg: Config) -> str:
     if not is_executorch_config(deploy_cfg):
         raise ValueError(f'{config_name(deploy_cfg)} is not an ExecuTorch deploy config (backend_config.type '
                          f'{BACKEND!r}, configs/deploy/*_executorch-xnnpack_*.py)')
-    task = deploy_cfg.get('codebase_config', {}).get('task')
-    expected, prefix = TASK_OF_FRAMEWORK[model_cfg.default_scope]
-    if task != expected:
-        raise ValueError(f'{config_name(deploy_cfg)} exports the task {task!r}, but {config_name(model_cfg)} is an '
-                         f'{model_cfg.default_scope} model ({expected!r}): use configs/deploy/'
-                         f'{prefix}_executorch-xnnpack_static.py')
-    return task
+    return check_deploy_task(deploy_cfg, model_cfg, 'executorch-xnnpack_static.py')
 
 
 def as_onnxruntime_config(deploy_cfg: Config) -> Config:

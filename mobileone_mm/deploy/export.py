@@ -220,12 +220,25 @@ def check_deploy_config(deploy_cfg: Config, model_cfg: Config) -> str:
     if backend != Backend.ONNXRUNTIME.value:
         raise ValueError(f'{config_name(deploy_cfg)}: backend {backend!r} is not supported; the deploy configs '
                          f'here are for {Backend.ONNXRUNTIME.value!r} (configs/deploy/*_onnxruntime_*.py)')
+    return check_deploy_task(deploy_cfg, model_cfg, 'onnxruntime_*.py')
+
+
+def check_deploy_task(deploy_cfg: Config, model_cfg: Config, config_pattern: str) -> str:
+    """Checks that the deploy config's task is the model config's framework's; returns mmdeploy's task name.
+
+    Args:
+        config_pattern (str): The end of the file names of the backend's
+            deploy configs, for the message (e.g. ``'onnxruntime_*.py'``).
+
+    Raises:
+        ValueError: Naming the task found and the deploy configs to use.
+    """
     task = deploy_cfg.get('codebase_config', {}).get('task')
     expected, prefix = TASK_OF_FRAMEWORK[model_cfg.default_scope]
     if task != expected:
         raise ValueError(f'{config_name(deploy_cfg)} exports the task {task!r}, but {config_name(model_cfg)} is an '
                          f'{model_cfg.default_scope} model ({expected!r}): use configs/deploy/'
-                         f'{prefix}_onnxruntime_*.py')
+                         f'{prefix}_{config_pattern}')
     return task
 
 

@@ -17,7 +17,7 @@ CONSOLE_NOISE = (
     'Hooks will be executed in the following order',  # its hook table, some 80 lines
     'Distributed training is not used',  # its notice that SyncBN becomes BN outside distributed training
     'will be deprecated in future',  # mmengine's FileClient notices, which its own transforms trigger
-    'The prefix is not set in metric class DumpResults',  # mmengine's DumpResults (--out), which takes no prefix
+    'The prefix is not set in metric class',  # mmengine, for metrics without one: mmseg's IoUMetric, DumpResults
     'Failed to search registry with scope',  # mmdeploy: it builds from its own registry, as intended
     'get_onnx_config will be deprecated',  # mmdeploy calling its own deprecated API
     'Can not optimize model, please build torchscipt extension',  # mmdeploy's optional pass, not in its wheel
