@@ -116,7 +116,8 @@ def test_a_file_that_is_no_checkpoint_is_named_as_such_and_not_called_unsafe(kin
 
 
 @pytest.mark.parametrize('kind', BAD_FILES)
-@pytest.mark.parametrize('tool', ['reparameterize', 'convert_checkpoint', 'train', 'test', 'deploy'])
+@pytest.mark.parametrize('tool', ['reparameterize', 'convert_checkpoint', 'train',
+                                  *(pytest.param(tool, marks=pytest.mark.slow) for tool in ('test', 'deploy'))])
 def test_tools_report_a_file_that_is_no_checkpoint_in_one_line(tool, kind, tmp_path, run_tool):
     path = write_bad_file(kind, tmp_path / 'bad.pth')
     config = str(ROOT / 'configs/demo/mobileone_s0_demo.py')

@@ -43,6 +43,7 @@ class TinyTaskModel(nn.Module):
         return self.block(inputs)
 
 
+@pytest.mark.slow
 def test_the_pte_runs_the_model_and_a_convolution_outside_xnnpack_fails_the_export(tmp_path, monkeypatch):
     model, inputs = TinyTaskModel().eval(), torch.randn(1, 3, 16, 16)
     assert export_pte(model, inputs, str(tmp_path / 'tiny.pte')) >= 1

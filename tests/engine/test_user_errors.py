@@ -51,6 +51,7 @@ def test_a_bad_training_setting_is_named_before_anything_is_built(option, messag
     assert not (tmp_path / 'work_dir').exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('tool', ['train', 'test'])
 @pytest.mark.parametrize('dataset, message', [
     ('empty_annotations', r"the (train|test) dataset \(ImageNet, data_root='.*empty_annotations', "

@@ -278,7 +278,7 @@ def test_falls_back_to_branches_where_merging_would_differ(case, block_args, mon
     assert all(not isinstance(m, _BatchNorm) or m.num_batches_tracked <= 1 for m in block.modules())
 
 
-@pytest.mark.parametrize('tracer', ['torch.jit.trace', 'torch.export'])
+@pytest.mark.parametrize('tracer', ['torch.jit.trace', pytest.param('torch.export', marks=pytest.mark.slow)])
 def test_train_mode_traces_and_exports_to_the_eager_training_outputs(tracer, merge_everywhere):
     """jit.trace steps aside to the branch form; torch.export keeps the merged path, its sizes symbolic."""
     arch = dict(num_blocks=(1, 1, 1, 1), width_factor=(0.25, 0.25, 0.25, 0.25), num_conv_branches=(2, 2, 2, 2),
