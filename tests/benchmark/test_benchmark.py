@@ -40,7 +40,7 @@ def columns(row_type: type) -> list[str]:
     return [f.name for f in dataclasses.fields(row_type)]
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')  # a module fixture is rebuilt when xdist interleaves other modules
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out_dir = tmp_path_factory.mktemp('benchmark')
     command = [sys.executable, 'tools/benchmark.py', '--quick', '--repeats', '2', '--device', 'cpu',
