@@ -23,9 +23,7 @@ does what :func:`~mobileone_mm.deploy.export.deploy` does for ONNX Runtime:
   agreement checks of :mod:`.agreement` compare with PyTorch's.
 """
 import copy
-import os
 import os.path as osp
-import shutil
 from typing import List, Optional, Sequence, Union
 
 import torch
@@ -38,7 +36,7 @@ from mmengine.structures import BaseDataElement
 
 from ..testing.equivalence import fused_copy
 from ..utils.config import config_name
-from ..utils.files import write_atomically
+from ..utils.files import folder_removed_on_failure, write_atomically
 from .agreement import AGREEMENT_BY_TASK
 from .export import DeployError, DeployResult, check_deploy_task, check_image, check_reparameterized
 from .prediction import pytorch_prediction
@@ -155,23 +153,17 @@ def deploy_pte(deploy_cfg: Union[str, Config], model_cfg: Union[str, Config], ch
         check_image(path)
     fused = fused_copy(reference)
     num_fused_blocks = check_reparameterized(fused)
-    created = not osp.exists(work_dir)
-    os.makedirs(work_dir, exist_ok=True)
-    try:
+    with folder_removed_on_failure(work_dir), DefaultScope.overwrite_default_scope(model_cfg.default_scope):
         pte_file = osp.join(work_dir, get_ir_config(deploy_cfg)['save_file'])
-        with DefaultScope.overwrite_default_scope(model_cfg.default_scope):
-            # mmdeploy prepares the input as for its ONNX Runtime backend: every runtime is checked on the same input
-            task_processor = build_task_processor(model_cfg, as_onnxruntime_config(deploy_cfg), 'cpu')
-            export_data, _ = pytorch_prediction(reference, task_processor, deploy_cfg, image)
-            export_pte(fused, export_data['inputs'], pte_file)
-            data, expected = pytorch_prediction(reference, task_processor, deploy_cfg, test_image or image,
-                                                at_network_size=task == 'Segmentation')
-            with torch.no_grad():
-                actual = predict_from_outputs(reference, PteModel(pte_file)(data['inputs']), data['data_samples'])[0]
-    except BaseException:
-        if created:
-            shutil.rmtree(work_dir, ignore_errors=True)
-        raise
+        # mmdeploy prepares the input as for its ONNX Runtime backend: every runtime is checked on the same input
+        task_processor = build_task_processor(model_cfg, as_onnxruntime_config(deploy_cfg), 'cpu')
+        data, expected = pytorch_prediction(reference, task_processor, deploy_cfg, test_image or image,
+                                            at_network_size=task == 'Segmentation')
+        export_inputs = data['inputs'] if test_image in (None, image) else \
+            pytorch_prediction(reference, task_processor, deploy_cfg, image)[0]['inputs']
+        export_pte(fused, export_inputs, pte_file)
+        with torch.no_grad():
+            actual = predict_from_outputs(reference, PteModel(pte_file)(data['inputs']), data['data_samples'])[0]
     return DeployResult([pte_file], num_fused_blocks, AGREEMENT_BY_TASK[task](expected, actual), expected, actual)
 
 

@@ -24,9 +24,7 @@ process-wide ``DefaultScope`` (its codebases' ``register_all_modules`` and a
 ``'BaseTask'`` instance) and leaves it switched.
 """
 import copy
-import os
 import os.path as osp
-import shutil
 from dataclasses import dataclass
 from typing import List, Optional, Union
 
@@ -43,6 +41,7 @@ from mmengine.structures import BaseDataElement
 
 from ..models import MobileOneBlock
 from ..utils.config import config_name
+from ..utils.files import folder_removed_on_failure
 from .agreement import AGREEMENT_BY_TASK, Agreement
 from .prediction import pytorch_prediction
 from .quantize import calibration_inputs, quantization_settings, quantize_onnx
@@ -146,9 +145,7 @@ def deploy(deploy_cfg: Union[str, Config],
     for path in {image, test_image or image}:
         check_image(path)
 
-    created = not osp.exists(work_dir)
-    os.makedirs(work_dir, exist_ok=True)
-    try:
+    with folder_removed_on_failure(work_dir):
         backend_files = [osp.join(work_dir, get_ir_config(deploy_cfg)['save_file'])]
         with DefaultScope.overwrite_default_scope(model_cfg.default_scope):
             torch2onnx(image, work_dir, osp.basename(backend_files[0]), deploy_cfg, model_cfg, checkpoint, device)
@@ -166,10 +163,6 @@ def deploy(deploy_cfg: Union[str, Config],
             result.calibration_inputs = calibration_inputs(deploy_cfg, model_cfg, reference,
                                                            quantization['num_images'], device)
             result.int8_file = quantize_onnx(backend_files[0], result.calibration_inputs, quantization)
-    except BaseException:
-        if created:
-            shutil.rmtree(work_dir, ignore_errors=True)
-        raise
     return result
 
 

@@ -1,10 +1,12 @@
 """Writing output files all or nothing, never over their input."""
+import contextlib
 import os
 import os.path as osp
 import re
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, List, Union
+from typing import Any, BinaryIO, Callable, Iterator, List, Union
 
 import torch
 
@@ -22,6 +24,19 @@ def check_output_path(out: PathLike, input_path: PathLike) -> None:
         raise IsADirectoryError(f'OUT {str(out)!r} is a folder; give a file name')
     if not out.parent.is_dir():
         raise FileNotFoundError(f'the folder of OUT {str(out)!r} does not exist')
+
+
+@contextlib.contextmanager
+def folder_removed_on_failure(folder: PathLike) -> Iterator[None]:
+    """Makes ``folder`` if it does not exist, and removes it again if the block fails (one it did not make stays)."""
+    created = not osp.exists(folder)
+    os.makedirs(folder, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        if created:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def save_atomically(obj: Any, path: PathLike) -> None:
