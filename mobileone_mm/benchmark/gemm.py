@@ -14,6 +14,9 @@ GEMM_SIZES = {'cpu': 2048, 'cuda': 8192}  # large enough to reach each device's 
 class GemmRow:
     """The fp32 GEMM ceiling of one device, timed alone, beside the device's fp32 peak where it is known.
 
+    The peak is the FMA rate at a clock (:func:`~.machine.cpu_fp32_peak`), an
+    upper bound only where ``peak_is_upper_bound``.
+
     ``when`` is ``'start'`` or ``'end'`` of the device's measurements: the
     ceiling is the faster of the two, so that a slow spell during one does
     not inflate every "% of ceiling".
@@ -27,6 +30,7 @@ class GemmRow:
     gflops_per_s: float
     peak_gflops_per_s: Optional[float]
     peak_formula: str
+    peak_is_upper_bound: bool
 
 
 def gemm_ceiling(device: torch.device, size: int, repeats: int, when: str) -> GemmRow:

@@ -52,7 +52,7 @@ def goals(rows: Sequence[LatencyRow]) -> List[GoalRow]:
     for arch in FP32_CEILING_ARCHS:
         best = fastest([row for row in ours if row.arch == arch and row.precision == 'fp32'])
         if best is not None:
-            results.append(GoalRow(best.device, '% of the GEMM ceiling, fastest fp32', arch, GOAL_BATCH, way(best),
+            results.append(GoalRow(best.device, '% of GEMM ceiling, fastest fp32', arch, GOAL_BATCH, way(best),
                                    best.ceiling_pct, FP32_CEILING_PCT, best.ceiling_pct >= FP32_CEILING_PCT,
                                    best.cosine))
     for arch in REDUCED_PRECISION_ARCHS:
@@ -60,7 +60,7 @@ def goals(rows: Sequence[LatencyRow]) -> List[GoalRow]:
         best = fastest([row for row in ours if row.arch == arch and row.precision in REDUCED_PRECISIONS])
         if onnxruntime is not None and best is not None:
             speedup = onnxruntime.median_ms / best.median_ms
-            results.append(GoalRow(best.device, 'speed-up over ONNX Runtime fp32, fastest bf16/INT8', arch,
+            results.append(GoalRow(best.device, 'speed-up vs ONNX Runtime fp32, bf16/INT8', arch,
                                    GOAL_BATCH, way(best), speedup, REDUCED_PRECISION_SPEEDUP,
                                    speedup >= REDUCED_PRECISION_SPEEDUP, best.cosine))
     return results

@@ -44,32 +44,56 @@ def cpu_native_bf16() -> Optional[str]:
     return ', '.join(native) or None
 
 
-def cpu_clock_ghz() -> Optional[float]:
-    """The nominal clock in the model name (``... @ 2.80GHz``), else cpuinfo's current ``cpu MHz``."""
+MAX_CLOCK_FILE = '/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq'  # kHz; absent in many VMs
+
+
+class Clock(NamedTuple):
+    """A core clock, and whether no core runs faster (the maximum turbo clock)."""
+
+    ghz: float
+    is_maximum: bool
+    source: str
+
+
+def cpu_clock() -> Optional[Clock]:
+    """cpufreq's maximum clock, else the nominal one (``... @ 2.80GHz``), else cpuinfo's current ``cpu MHz``.
+
+    Only the first is a maximum: turbo runs above the nominal and the current
+    clock (a GEMM measured 127 % of a "peak" at cpuinfo's ``cpu MHz``).
+    """
+    try:
+        with open(MAX_CLOCK_FILE) as file:
+            return Clock(int(file.read()) / 1e6, True, 'cpufreq maximum')
+    except (OSError, ValueError):
+        pass
     nominal = re.search(r'@\s*([\d.]+)\s*GHz', cpu_name())
     if nominal:
-        return float(nominal.group(1))
+        return Clock(float(nominal.group(1)), False, 'nominal')
     mhz = cpuinfo_field('cpu MHz')
-    return float(mhz) / 1e3 if mhz else None
+    return Clock(float(mhz) / 1e3, False, "cpuinfo's current") if mhz else None
 
 
 class Peak(NamedTuple):
-    """The fp32 peak of ``threads`` cores, and how it was computed."""
+    """The fp32 FMA rate of ``threads`` cores at a clock, how it was computed, and whether it is an upper bound."""
 
     gflops_per_s: Optional[float]
     formula: str
+    is_upper_bound: bool = False
 
 
 def cpu_fp32_peak(threads: int) -> Peak:
     """cores x FMA units x fp32 lanes x 2 flops x clock, for ``threads`` cores (one thread per core).
 
-    The clock is the nominal one: turbo can run above it, so a GEMM may come
-    out above this peak. Unknown (None) where the clock or the vector width
-    cannot be read.
+    An upper bound only at the maximum clock (:func:`cpu_clock`); at another
+    clock a GEMM may come out above it, and the formula says so. Unknown
+    (None) where the clock or the vector width cannot be read.
     """
-    flags, clock = cpu_flags(), cpu_clock_ghz()
+    flags, clock = cpu_flags(), cpu_clock()
     isa, lanes = next(((flag, width) for flag, width in FP32_LANES if flag in flags), (None, None))
     if lanes is None or clock is None:
         return Peak(None, 'unknown: cpuinfo gives no clock or no AVX2/AVX-512 flag')
-    return Peak(threads * FMA_UNITS_PER_CORE * lanes * 2 * clock,
-                f'{threads} cores x {FMA_UNITS_PER_CORE} FMA units x {lanes} fp32 lanes ({isa}) x 2 x {clock:.2f} GHz')
+    formula = (f'{threads} cores x {FMA_UNITS_PER_CORE} FMA units x {lanes} fp32 lanes ({isa}) x 2 x '
+               f'{clock.ghz:.2f} GHz ({clock.source} clock)')
+    if not clock.is_maximum:
+        formula += ': not an upper bound, turbo runs faster'
+    return Peak(threads * FMA_UNITS_PER_CORE * lanes * 2 * clock.ghz, formula, clock.is_maximum)

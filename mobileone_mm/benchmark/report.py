@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 import os.path as osp
+import textwrap
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from .backbones import LatencyRow
@@ -12,6 +13,8 @@ from .goals import GoalRow
 from .run import BenchmarkResult
 from .sizes import SizeRow
 from .tasks import TaskRow
+
+CONSOLE_WIDTH = 120  # what a terminal shows; the full rows are in the CSV and JSON files
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool = False) -> str:
@@ -23,7 +26,7 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], markdown:
 
     def align(line: Sequence[str]) -> str:
         return '  '.join(cell.ljust(width) if i == 0 else cell.rjust(width)
-                         for i, (cell, width) in enumerate(zip(line, widths)))
+                         for i, (cell, width) in enumerate(zip(line, widths))).rstrip()
 
     return '\n'.join([align(header), '-' * len(align(header)), *map(align, rows)])
 
@@ -41,40 +44,60 @@ def relative_difference(counted: int, published: int) -> str:
 
 
 def latency_table(rows: Sequence[LatencyRow], markdown: bool) -> str:
-    header = ['arch', 'batch', 'implementation', 'form', 'runtime', 'precision', 'params (M)', 'median ms',
-              'p25..p75 ms', 'min..max ms', 'vs mmpretrain', 'img/s', 'GFLOP/s', '% ceiling', 'max rel err',
-              'cosine', 'note']
+    """Every field as a markdown table; on the console the columns that fit, each row's note as a numbered footnote.
+
+    On the console: median in ms, "vs mmpre" the ratio to mmpretrain, "% ceil" of the GEMM ceiling, "rel err" the
+    maximum relative error.
+    """
+    if markdown:
+        header = ['arch', 'batch', 'implementation', 'form', 'runtime', 'precision', 'params (M)', 'median ms',
+                  'p25..p75 ms', 'min..max ms', 'vs mmpretrain', 'img/s', 'GFLOP/s', '% ceiling', 'max rel err',
+                  'cosine', 'note']
+    else:
+        header = ['arch', 'batch', 'implementation', 'form', 'runtime', 'prec', 'median', 'vs mmpre', '% ceil',
+                  'rel err', 'cosine', 'note']
+    notes: Dict[str, int] = {}
     cells = []
     for row in rows:
         timing = [f'{row.median_ms:.2f}', *spread(row)] if row.median_ms is not None else ['', '', '']
-        cells.append([row.arch, str(row.batch), row.implementation, row.form, row.runtime, row.precision,
-                      f'{row.params / 1e6:.2f}', *timing, optional(row.vs_mmpretrain, '.2f'),
-                      optional(row.images_per_s, '.1f'), optional(row.gflops_per_s, '.1f'),
-                      optional(row.ceiling_pct, '.1f'), optional(row.max_rel_error, '.1e'),
-                      optional(row.cosine, '.6f'), row.note])
-    return format_table(header, cells, markdown)
+        errors = [optional(row.max_rel_error, '.1e'), optional(row.cosine, '.6f')]
+        if markdown:
+            cells.append([row.arch, str(row.batch), row.implementation, row.form, row.runtime, row.precision,
+                          f'{row.params / 1e6:.2f}', *timing, optional(row.vs_mmpretrain, '.2f'),
+                          optional(row.images_per_s, '.1f'), optional(row.gflops_per_s, '.1f'),
+                          optional(row.ceiling_pct, '.1f'), *errors, row.note])
+        else:
+            note = f'[{notes.setdefault(row.note, len(notes) + 1)}]' if row.note else ''
+            cells.append([row.arch, str(row.batch), row.implementation, row.form, row.runtime, row.precision,
+                          timing[0], optional(row.vs_mmpretrain, '.2f'), optional(row.ceiling_pct, '.1f'),
+                          *errors, note])
+    footnotes = [wrap(f'[{number}] {note}', '    ') for note, number in notes.items()]
+    return '\n'.join([format_table(header, cells, markdown), *footnotes])
 
 
 def gemm_table(rows: Sequence[GemmRow], markdown: bool) -> str:
-    header = ['device', 'threads', 'timed alone', 'GEMM', 'median ms', 'GFLOP/s', 'fp32 peak GFLOP/s', '% of peak',
-              'peak']
+    """The ceilings beside the fp32 peak; on the console its formula follows the table."""
+    header = ['device', 'threads', 'timed alone', 'GEMM', 'median ms', 'GFLOP/s', 'fp32 peak GFLOP/s', '% of peak']
     cells = [[row.device, str(row.threads), row.when, f'{row.size}^3 fp32', f'{row.median_ms:.1f}',
               f'{row.gflops_per_s:.1f}', optional(row.peak_gflops_per_s, '.1f'),
-              '' if row.peak_gflops_per_s is None else f'{100 * row.gflops_per_s / row.peak_gflops_per_s:.1f}',
-              row.peak_formula] for row in rows]
-    return format_table(header, cells, markdown)
+              '' if row.peak_gflops_per_s is None else f'{100 * row.gflops_per_s / row.peak_gflops_per_s:.1f}']
+             for row in rows]
+    if markdown:
+        return format_table([*header, 'peak'], [[*line, row.peak_formula] for line, row in zip(cells, rows)], True)
+    formulas = dict.fromkeys(f'{row.device} peak: {row.peak_formula}' for row in rows)
+    return '\n'.join([format_table(header, cells), *(wrap(formula, '    ') for formula in formulas)])
 
 
 def goal_table(rows: Sequence[GoalRow], markdown: bool) -> str:
-    header = ['device', 'goal', 'arch', 'batch', 'best way', 'measured', 'target', 'met', 'cosine to fp32']
+    header = ['device', 'goal', 'arch', 'batch', 'best way', 'measured', 'target', 'met', 'cosine']
     cells = [[row.device, row.goal, row.arch, str(row.batch), row.best, f'{row.measured:.2f}', f'{row.target:.2f}',
               'yes' if row.met else 'NO', optional(row.cosine, '.6f')] for row in rows]
     return format_table(header, cells, markdown)
 
 
 def size_table(rows: Sequence[SizeRow], markdown: bool) -> str:
-    header = ['arch', 'params train (M)', 'params fused (M)', 'published (M)', 'diff', 'MACs backbone (G)',
-              '+GAP (G)', 'published (G)', 'diff', '+head (G)', 'top-1 (%)']
+    header = ['arch', 'params (M)', 'fused (M)', 'published (M)', 'diff', 'MACs (G)', '+GAP (G)', 'published (G)',
+              'diff', '+head (G)', 'top-1 (%)']
     cells = [[row.arch, f'{row.classifier_params_train / 1e6:.2f}', f'{row.classifier_params_fused / 1e6:.3f}',
               f'{row.published_params / 1e6:.3f}', relative_difference(row.classifier_params_fused,
                                                                        row.published_params),
@@ -91,8 +114,19 @@ def task_table(rows: Sequence[TaskRow], markdown: bool) -> str:
     return format_table(header, cells, markdown)
 
 
+def wrap(text: str, indent: str = '') -> str:
+    """``text`` in lines of at most :data:`CONSOLE_WIDTH` characters, the later ones indented."""
+    blank_lines = text[:len(text) - len(text.lstrip('\n'))]  # a title's leading blank line stays
+    return blank_lines + textwrap.fill(text.lstrip('\n'), CONSOLE_WIDTH, subsequent_indent=indent,
+                                       break_on_hyphens=False)
+
+
 def format_report(result: BenchmarkResult, markdown: bool = False) -> str:
-    """The tables of a run, with titles that say what was measured and on what."""
+    """The tables of a run, with titles that say what was measured and on what.
+
+    The console form (``markdown=False``) keeps every line within
+    :data:`CONSOLE_WIDTH` columns; the markdown form has every field.
+    """
     env = result.environment
     sections = [f'torch {env["torch"]}, {env["processor"]}, CPU threads (torch.get_num_threads()): '
                 f'{env["threads"]}; fp32, denormals flushed',
@@ -101,16 +135,17 @@ def format_report(result: BenchmarkResult, markdown: bool = False) -> str:
                 '(mmpretrain publishes backbone + GAP, without the head)',
                 size_table(result.sizes, markdown)]
     sections += ['\nCompute ceiling: an fp32 GEMM timed alone (nothing else running, no ONNX Runtime session), '
-                 'before and after each device\'s models; the faster is the ceiling. fp32 peak at the nominal clock',
+                 'before and after each device\'s models; the faster is the ceiling. fp32 peak: see its formula',
                  gemm_table(result.gemm, markdown)]
     for device in dict.fromkeys(row.device for row in result.gemm):
         rows = [row for row in result.latency if row.device == device]
         ceiling = max(row.gflops_per_s for row in result.gemm if row.device == device)
         sections += [f'\nLatency on {device} (threads: {rows[0].threads}): backbone only (MobileOne stem + 4 stages, '
-                     f'no head), 224x224, eval + inference_mode; "train step" = fwd+bwd in train mode. GFLOP/s from '
-                     f'fused MACs; % ceiling of the GEMM alone ({ceiling:.1f} GFLOP/s); vs mmpretrain: median of the '
-                     f'ratios to mmpretrain (eager fp32, same form) timed in the same rounds; max rel err and cosine: '
-                     f'outputs against the same implementation\'s training form in fp32 eager, same inputs',
+                     f'no head), 224x224, eval + inference_mode; "train step" = fwd+bwd in train mode; median in ms. '
+                     f'GFLOP/s from fused MACs; "% ceil(ing)" of the GEMM alone ({ceiling:.1f} GFLOP/s); '
+                     f'"vs mmpre(train)": median of the ratios to mmpretrain (eager fp32, same form) timed in the same '
+                     f'rounds; "(max) rel err" and cosine: outputs against the same implementation\'s training form '
+                     f'in fp32 eager, same inputs; every field of every row is in latency.csv',
                      latency_table(rows, markdown)]
     if result.goals:
         sections += ['\nGoals of the fused backbone (batch 8): ratios of this run\'s medians; INT8\'s metric on the '
@@ -119,7 +154,9 @@ def format_report(result: BenchmarkResult, markdown: bool = False) -> str:
     if result.tasks:
         sections += ['\nTask models, batch 1, network forward (mode="tensor", no post-processing)',
                      task_table(result.tasks, markdown)]
-    return '\n'.join(sections)
+    if markdown:
+        return '\n'.join(sections)
+    return '\n'.join(section if '\n' in section.strip('\n') else wrap(section) for section in sections)
 
 
 def write_csv(path: str, rows: Sequence[object]) -> None:

@@ -15,7 +15,7 @@ from mobileone_mm.benchmark.gemm import GemmRow
 from mobileone_mm.benchmark.goals import goals
 from mobileone_mm.benchmark.machine import cpu_native_bf16
 from mobileone_mm.benchmark.ort_sessions import onnx_session
-from mobileone_mm.benchmark.report import format_table
+from mobileone_mm.benchmark.report import CONSOLE_WIDTH, format_table, gemm_table, goal_table, latency_table
 from mobileone_mm.benchmark.runtimes import Candidate
 from mobileone_mm.benchmark.sizes import SizeRow, published_figures
 from mobileone_mm.benchmark.tasks import TaskModel, TaskNetwork, benchmark_tasks, task_models
@@ -48,6 +48,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert 'Compute ceiling: an fp32 GEMM timed alone' in completed.stdout
+    (out_dir / 'console.txt').write_text(completed.stdout)
     return out_dir
 
 
@@ -155,17 +156,45 @@ def test_goals_take_the_fastest_way_of_each_precision() -> None:
     assert goals([row for row in rows if row.batch == 1]) == []
 
 
-def test_fp32_peak_is_cores_fma_units_lanes_and_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    cpuinfo = {'model name': 'Some CPU @ 3.00GHz', 'flags': 'fma avx2'}
+@pytest.mark.slow  # the quick run's console
+def test_the_console_report_fits_a_terminal(quick_run: Path) -> None:
+    lines = (quick_run / 'console.txt').read_text().splitlines()
+    assert max(map(len, lines)) <= CONSOLE_WIDTH
+    assert any(line.startswith('[1] ') for line in lines)  # the rows' notes, as footnotes
+
+
+def test_tables_fit_the_console_with_long_notes_as_footnotes_and_markdown_keeps_every_field() -> None:
+    note = 'not timed: no bf16 in hardware (cpuinfo lacks amx_bf16 and avx512_bf16; oneDNN would emulate it) ' * 2
+    rows = [dataclasses.replace(latency('s4', way, precision, 1234.5678), implementation='mobileone_mm, branches',
+                                form='train step', note=note if precision == 'bf16' else '')
+            for way, precision in (('torch.compile', 'fp32'), ('onnxruntime', 'int8'), ('eager', 'bf16'))]
+    gemm = [GemmRow('cpu', 2, when, 2048, 77.7, 221.0, 358.4, 'x' * 150, False) for when in ('start', 'end')]
+    for table in (latency_table(rows, False), goal_table(goals(rows), False), gemm_table(gemm, False)):
+        assert max(map(len, table.splitlines())) <= CONSOLE_WIDTH, table
+    assert latency_table(rows, False).count('[1]') == 2  # the row's mark and its footnote
+    assert note in latency_table(rows, True) and 'x' * 150 in gemm_table(gemm, True)
+
+
+def test_fp32_peak_is_cores_fma_units_lanes_and_clock_and_a_bound_only_at_the_maximum_clock(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    cpuinfo = {'model name': 'Some CPU @ 3.00GHz', 'flags': 'fma avx2', 'cpu MHz': '2600.000'}
     monkeypatch.setattr(machine, 'cpuinfo_field', cpuinfo.get)
-    assert machine.cpu_fp32_peak(4) == (4 * 2 * 8 * 2 * 3.0,
-                                        '4 cores x 2 FMA units x 8 fp32 lanes (avx2) x 2 x 3.00 GHz')
+    monkeypatch.setattr(machine, 'MAX_CLOCK_FILE', str(tmp_path / 'no_cpufreq'))
+    assert machine.cpu_fp32_peak(4) == (4 * 2 * 8 * 2 * 3.0, '4 cores x 2 FMA units x 8 fp32 lanes (avx2) x 2 x '
+                                        '3.00 GHz (nominal clock): not an upper bound, turbo runs faster', False)
+    (tmp_path / 'cpuinfo_max_freq').write_text('3500000\n')  # kHz
+    monkeypatch.setattr(machine, 'MAX_CLOCK_FILE', str(tmp_path / 'cpuinfo_max_freq'))
     cpuinfo['flags'] += ' avx512f'
-    assert machine.cpu_fp32_peak(1).gflops_per_s == 1 * 2 * 16 * 2 * 3.0
+    peak = machine.cpu_fp32_peak(1)
+    assert (peak.gflops_per_s, peak.is_upper_bound) == (1 * 2 * 16 * 2 * 3.5, True)
+    assert peak.formula.endswith('3.50 GHz (cpufreq maximum clock)')
     assert machine.cpu_native_bf16() is None
     cpuinfo['flags'] += ' amx_bf16'
     assert machine.cpu_native_bf16() == 'amx_bf16'
+    monkeypatch.setattr(machine, 'MAX_CLOCK_FILE', str(tmp_path / 'no_cpufreq'))
     del cpuinfo['model name']
+    assert 'x 2.60 GHz (cpuinfo\'s current clock): not an upper bound' in machine.cpu_fp32_peak(1).formula
+    del cpuinfo['cpu MHz']
     assert machine.cpu_fp32_peak(1).gflops_per_s is None
 
 
