@@ -59,7 +59,10 @@ def test_demo_config_fits_a_batch_of_its_data(config, in_demo_dir):
     """Optimizer steps of the config's own model, optimizer and train pipeline on one batch lower its loss.
 
     The learning rate is the config's, at most 0.01: the configs reach theirs after a warm-up, and the
-    classifier's (0.05 for 32 images) throws a single batch of 30 about.
+    classifier's (0.05 for 32 images) throws a single batch of 30 about. Even at 0.01 the classifier's loss
+    swings by +-0.1 from step to step around a falling trend, and where a step lands differs between CPUs
+    (10 steps from seed 0 ended at 0.78x the first loss on one machine, 0.97x on another): the mean of the
+    last five of 20 steps is what falls (0.68x-0.83x of the first over seeds 0-5; the RetinaNet 0.88x).
     """
     cfg = load_offline(config, str(in_demo_dir / 'work_dirs' / Path(config).stem))
     cfg.randomness = dict(seed=0)
@@ -70,10 +73,10 @@ def test_demo_config_fits_a_batch_of_its_data(config, in_demo_dir):
         group['lr'] = min(group['lr'], MAX_LEARNING_RATE)
     batch = next(iter(runner.build_dataloader(cfg.train_dataloader)))
     runner.model.train()
-    losses = [float(runner.model.train_step(batch, optim_wrapper)['loss']) for _ in range(10)]
+    losses = torch.tensor([float(runner.model.train_step(batch, optim_wrapper)['loss']) for _ in range(20)])
     print(f'{Path(config).stem}: {", ".join(f"{loss:.3f}" for loss in losses)}')
-    assert all(torch.isfinite(torch.tensor(losses)))
-    assert losses[-1] < 0.97 * losses[0]
+    assert all(torch.isfinite(losses))
+    assert losses[-5:].mean() < 0.95 * losses[0]
 
 
 def train_classifier(work_dir: str, max_epochs: int, resume: bool = False) -> dict:
