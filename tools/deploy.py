@@ -86,7 +86,9 @@ def deploy_and_check(args: argparse.Namespace) -> None:
             result = deploy(deploy_cfg, args.model_cfg, args.checkpoint, args.img, args.work_dir, args.device,
                             args.test_img, args.cfg_options, args.dump_info)
             runtime, exported = 'ONNX Runtime', 'ONNX'
-    print(f'exported {result.backend_files[0]} ({result.num_fused_blocks} MobileOne blocks fused)')
+    delegated = '' if result.delegate_calls is None else \
+        f'; {result.delegate_calls} XNNPACK delegate calls, no convolution left to the portable kernels'
+    print(f'exported {result.backend_files[0]} ({result.num_fused_blocks} MobileOne blocks fused{delegated})')
     print(f'{runtime} vs PyTorch on {args.test_img or args.img}: {result.agreement.summary}')
     if result.sdk_agreement is not None:
         print(f'wrote the SDK files beside it; mmdeploy SDK vs PyTorch at the original size: '

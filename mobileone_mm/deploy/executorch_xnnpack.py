@@ -139,7 +139,7 @@ def deploy_pte(deploy_cfg: Union[str, Config], model_cfg: Union[str, Config], ch
         cfg_options (dict, optional): Overrides of the model config.
 
     Returns:
-        DeployResult: The ``.pte``, the fused blocks and the agreement with PyTorch.
+        DeployResult: The ``.pte``, the fused blocks, its XNNPACK delegate calls and the agreement with PyTorch.
 
     Raises:
         ValueError: For a deploy config of another backend or task.
@@ -161,10 +161,11 @@ def deploy_pte(deploy_cfg: Union[str, Config], model_cfg: Union[str, Config], ch
                                             at_network_size=task == 'Segmentation')
         export_inputs = data['inputs'] if test_image in (None, image) else \
             pytorch_prediction(reference, task_processor, deploy_cfg, image)[0]['inputs']
-        export_pte(fused, export_inputs, pte_file)
+        delegate_calls = export_pte(fused, export_inputs, pte_file)
         with torch.no_grad():
             actual = predict_from_outputs(reference, PteModel(pte_file)(data['inputs']), data['data_samples'])[0]
-    return DeployResult([pte_file], num_fused_blocks, AGREEMENT_BY_TASK[task](expected, actual), expected, actual)
+    return DeployResult([pte_file], num_fused_blocks, AGREEMENT_BY_TASK[task](expected, actual), expected, actual,
+                        delegate_calls=delegate_calls)
 
 
 def is_executorch_config(deploy_cfg: Config) -> bool:

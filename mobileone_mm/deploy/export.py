@@ -76,6 +76,8 @@ class DeployResult:
             precision ``'int8'`` (:mod:`mobileone_mm.deploy.quantize`).
         calibration_inputs (list[np.ndarray], optional): The network inputs
             it was calibrated with.
+        delegate_calls (int, optional): The XNNPACK delegate calls of an
+            ExecuTorch ``.pte`` (each runs a delegated subgraph).
     """
     backend_files: List[str]
     num_fused_blocks: int
@@ -85,6 +87,7 @@ class DeployResult:
     sdk_agreement: Optional[Agreement] = None
     int8_file: Optional[str] = None
     calibration_inputs: Optional[List[np.ndarray]] = None
+    delegate_calls: Optional[int] = None
 
 
 def deploy(deploy_cfg: Union[str, Config],

@@ -24,7 +24,7 @@ def test_executorch_reproduces_pytorch(trained):
     print(f'{trained.task}: {result.agreement.summary}')
     assert result.backend_files == [str(work_dir / 'end2end.pte')]
     assert (work_dir / 'end2end.pte').stat().st_size > 1e6
-    assert result.num_fused_blocks == 43 and result.agreement.passed
+    assert result.num_fused_blocks == 43 and result.agreement.passed and result.delegate_calls >= 1
     if trained.task in ('detection', 'ssdlite'):
         assert 5 < len(result.pytorch_prediction.pred_instances) < 2 * CANDIDATES
     if trained.task == 'segmentation':
@@ -71,3 +71,4 @@ def test_the_tool_refuses_what_does_not_fit_before_exporting_and_leaves_no_work_
         run_tool('deploy', CONFIG_OF_TASK[deploy_config], str(ROOT / TASKS['classification']['config']),
                  classifier_checkpoint, str(tmp_path / image), '--work-dir', str(tmp_path / 'work_dir'))
     assert not (tmp_path / 'work_dir').exists()
+
