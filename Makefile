@@ -13,8 +13,8 @@ demo: install
 	$(PYTHON) tools/demo.py
 
 # One pytest-xdist worker per CPU (at most 4: each holds its own session fixtures), one thread each (tests/conftest.py);
-# loadgroup keeps the tests that share an expensive session fixture on one worker (not under pytest 9.2, whose node
-# IDs drop xdist's group suffix: pytest-xdist#1386; each worker then builds the fixtures it needs).
+# loadgroup keeps the tests that share an expensive session fixture on one worker, which builds it once (pytest is
+# pinned below 9.2 for it: requirements/tests.txt).
 PYTEST_PARALLEL := -n logical --maxprocesses 4 --dist loadgroup
 
 test: install
