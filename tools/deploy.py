@@ -6,7 +6,8 @@ model is re-parameterized, written to WORK_DIR/end2end.onnx and compared with
 the PyTorch model on the image; the exit status is 1 when they disagree. With
 --dump-info the SDK's files go beside it and the SDK is checked too. An INT8
 deploy config (*_onnxruntime-int8_*.py) also writes WORK_DIR/end2end_int8.onnx,
-calibrated on images of the model config's validation set, and prints the
+calibrated on images of the model config's training set (the deploy config's
+quantization.calibration_split), never the ones it is evaluated on, and prints the
 metric of PyTorch, ONNX Runtime fp32 and INT8 on its test set, and the latency
 of both ONNX models. An ExecuTorch deploy config (*_executorch-xnnpack_*.py)
 writes WORK_DIR/end2end.pte for phones instead and checks it in ExecuTorch's
@@ -32,6 +33,7 @@ from mmengine.config import Config
 from mobileone_mm.deploy.evaluate import MAIN_METRIC, PrecisionRow, compare_precisions
 from mobileone_mm.deploy.executorch_xnnpack import deploy_pte, is_executorch_config
 from mobileone_mm.deploy.export import DeployError, deploy
+from mobileone_mm.deploy.quantize import quantization_settings
 from mobileone_mm.deploy.task_models import load_model_config
 from mobileone_mm.engine.cli import add_cfg_options, one_line_errors
 from mobileone_mm.utils.logging import quiet_console_with_log_file
@@ -98,8 +100,9 @@ def deploy_and_check(args: argparse.Namespace) -> None:
     if result.sdk_agreement is not None and not result.sdk_agreement.passed:
         raise SystemExit('FAILED: the SDK does not reproduce the PyTorch model')
     if result.int8_file is not None:
-        print(f'quantized {result.int8_file} (calibrated on {len(result.calibration_inputs)} images); '
-              'evaluating on the test set:')
+        split = quantization_settings(deploy_cfg)['calibration_split']
+        print(f'quantized {result.int8_file} (calibrated on {len(result.calibration_images)} images of the {split} '
+              'split); evaluating on the test set:')
         model_cfg = load_model_config(args.model_cfg, args.cfg_options)
         timing_input = timing_batch(result.calibration_inputs, args.timing_batch)
         rows = compare_precisions(deploy_cfg, model_cfg, args.checkpoint, result.backend_files[0], result.int8_file,

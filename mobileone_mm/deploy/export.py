@@ -44,7 +44,7 @@ from ..utils.config import config_name
 from ..utils.files import folder_removed_on_failure
 from .agreement import AGREEMENT_BY_TASK, Agreement
 from .prediction import pytorch_prediction
-from .quantize import calibration_inputs, quantization_settings, quantize_onnx
+from .quantize import calibration_images, calibration_inputs, quantization_settings, quantize_onnx
 from .task_models import build_checkpoint_model, load_model_config
 
 # mmdeploy's task for each framework, and the prefix of its deploy configs in configs/deploy/.
@@ -74,8 +74,9 @@ class DeployResult:
             at the image's original size, when the SDK files were written.
         int8_file (str, optional): The INT8 model, for a deploy config of
             precision ``'int8'`` (:mod:`mobileone_mm.deploy.quantize`).
-        calibration_inputs (list[np.ndarray], optional): The network inputs
-            it was calibrated with.
+        calibration_images (list[str], optional): The images it was
+            calibrated on.
+        calibration_inputs (list[np.ndarray], optional): Their network inputs.
         delegate_calls (int, optional): The XNNPACK delegate calls of an
             ExecuTorch ``.pte`` (each runs a delegated subgraph).
     """
@@ -86,6 +87,7 @@ class DeployResult:
     backend_prediction: BaseDataElement
     sdk_agreement: Optional[Agreement] = None
     int8_file: Optional[str] = None
+    calibration_images: Optional[List[str]] = None
     calibration_inputs: Optional[List[np.ndarray]] = None
     delegate_calls: Optional[int] = None
 
@@ -125,8 +127,9 @@ def deploy(deploy_cfg: Union[str, Config],
         DeployResult: The ONNX file, the number of fused blocks, the
         agreement of the predictions (check ``agreement.passed``) and the
         predictions; for an INT8 deploy config also the INT8 model beside
-        the fp32 one (``end2end_int8.onnx``), calibrated on the model
-        config's validation images.
+        the fp32 one (``end2end_int8.onnx``), calibrated on images of the
+        model config's training set unless its quantization settings say
+        otherwise (:mod:`mobileone_mm.deploy.quantize`).
 
     Raises:
         ValueError: If the deploy config's backend is not ONNX Runtime, its
@@ -163,8 +166,10 @@ def deploy(deploy_cfg: Union[str, Config],
             result.sdk_agreement = check_sdk(work_dir, deploy_cfg, model_cfg, checkpoint, test_image or image, device,
                                              reference)
         if quantization is not None:
+            result.calibration_images = calibration_images(deploy_cfg, model_cfg, quantization['calibration_split'],
+                                                           quantization['num_images'])
             result.calibration_inputs = calibration_inputs(deploy_cfg, model_cfg, reference,
-                                                           quantization['num_images'], device)
+                                                           result.calibration_images, device)
             result.int8_file = quantize_onnx(backend_files[0], result.calibration_inputs, quantization)
     return result
 

@@ -6,8 +6,10 @@ The deploy configs ``configs/deploy/*_onnxruntime-int8_*.py`` say
 export with ``onnxruntime.quantization.quantize_static`` (QDQ nodes, INT8
 weights per output channel, activation ranges measured on the calibration
 images) into ``end2end_int8.onnx`` beside it. Calibration images come from
-the model config's validation dataset, as mmdeploy's own INT8 calibration
-takes them, through the same preprocessing as the export
+the model config's training dataset by default (``calibration_split='train'``),
+spread evenly over it, so that they never are the images the INT8 model is
+evaluated on; ``'val'`` takes the validation dataset, as mmdeploy's own INT8
+calibration does. They go through the same preprocessing as the export
 (``task_processor.create_input``). Quantization changes the outputs, so its
 effect is measured as the metric of the config's test set
 (:mod:`mobileone_mm.deploy.evaluate`), never assumed.
@@ -29,7 +31,10 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 INT8_SUFFIX = '_int8'
 CALIBRATION_METHODS = {'minmax': CalibrationMethod.MinMax, 'entropy': CalibrationMethod.Entropy,
                        'percentile': CalibrationMethod.Percentile}
-DEFAULT_QUANTIZATION = dict(num_images=64, per_channel=True, method='minmax')  # what a deploy config leaves unsaid
+# The dataloader of the model config each calibration split reads.
+CALIBRATION_SPLITS = {'train': 'train_dataloader', 'val': 'val_dataloader'}
+# What a deploy config leaves unsaid.
+DEFAULT_QUANTIZATION = dict(num_images=64, per_channel=True, method='minmax', calibration_split='train')
 
 
 class CalibrationError(ValueError):
@@ -40,7 +45,7 @@ def quantization_settings(deploy_cfg: Config) -> Optional[dict]:
     """The deploy config's ``backend_config.quantization`` when its precision is ``'int8'``, else None.
 
     Raises:
-        ValueError: For a precision other than fp32 or int8, or an unknown calibration method.
+        ValueError: For a precision other than fp32 or int8, an unknown calibration method or split.
         CalibrationError: For a number of calibration images below 1.
     """
     backend_config = deploy_cfg.get('backend_config', {})
@@ -54,6 +59,9 @@ def quantization_settings(deploy_cfg: Config) -> Optional[dict]:
         raise CalibrationError(f'the number of calibration images must be an int >= 1, not {settings["num_images"]!r}')
     if settings['method'] not in CALIBRATION_METHODS:
         raise ValueError(f'quantization method {settings["method"]!r} is not one of {list(CALIBRATION_METHODS)}')
+    if settings['calibration_split'] not in CALIBRATION_SPLITS:
+        raise ValueError(f'quantization calibration_split {settings["calibration_split"]!r} is not one of '
+                         f'{list(CALIBRATION_SPLITS)}')
     return settings
 
 
@@ -63,31 +71,47 @@ def int8_path(onnx_file: str) -> str:
     return f'{stem}{INT8_SUFFIX}{extension}'
 
 
-def calibration_inputs(deploy_cfg: Config, model_cfg: Config, model: nn.Module, num_images: int,
-                       device: str = 'cpu') -> List[np.ndarray]:
-    """The network inputs of the first ``num_images`` images of the model config's validation dataset.
+def calibration_images(deploy_cfg: Config, model_cfg: Config, split: str, num_images: int) -> List[str]:
+    """The paths of ``num_images`` images spread evenly over the dataset of the model config's ``split``.
 
-    Each goes through the export's preprocessing (mmdeploy's test pipeline for
-    the deploy config's input shape, then ``model.data_preprocessor``), one
-    image per array, as the exported graph receives it.
+    Evenly spread, not the first ones: datasets are often ordered by class or scene.
+
+    Args:
+        deploy_cfg (Config): The deploy config.
+        model_cfg (Config): The model config, whose ``train_dataloader`` or
+            ``val_dataloader`` (:data:`CALIBRATION_SPLITS`) names the dataset.
+        split (str): ``'train'`` or ``'val'``.
+        num_images (int): How many; all of the dataset when it holds fewer.
 
     Raises:
-        CalibrationError: If the config has no validation dataset or an empty one.
+        CalibrationError: If the config has no dataset of that split or an empty one.
     """
-    dataloader = model_cfg.get('val_dataloader') or model_cfg.get('test_dataloader')
+    dataloader = model_cfg.get(CALIBRATION_SPLITS[split])
     if not dataloader:
-        raise CalibrationError('the model config has no val_dataloader (or test_dataloader) to calibrate with')
+        raise CalibrationError(f'the model config has no {CALIBRATION_SPLITS[split]} to calibrate with')
+    dataset_cfg = copy.deepcopy(dataloader.dataset)
+    if 'dataset' not in dataset_cfg and 'datasets' not in dataset_cfg:  # not a wrapper: mmengine's BaseDataset
+        dataset_cfg.serialize_data = False  # which fails on an empty dataset when it serializes it
+    with DefaultScope.overwrite_default_scope(model_cfg.default_scope):
+        dataset = build_task_processor(model_cfg, deploy_cfg, 'cpu').build_dataset(dataset_cfg)
+    if len(dataset) == 0:
+        raise CalibrationError(f'the {split} dataset of the model config ({type(dataset).__name__}) is empty')
+    count = min(num_images, len(dataset))
+    return [dataset.get_data_info(index * len(dataset) // count)['img_path'] for index in range(count)]
+
+
+def calibration_inputs(deploy_cfg: Config, model_cfg: Config, model: nn.Module, images: List[str],
+                       device: str = 'cpu') -> List[np.ndarray]:
+    """The network inputs of ``images`` (e.g. :func:`calibration_images`), one array per image.
+
+    Each goes through the export's preprocessing (mmdeploy's test pipeline for
+    the deploy config's input shape, then ``model.data_preprocessor``), as the
+    exported graph receives it.
+    """
     with DefaultScope.overwrite_default_scope(model_cfg.default_scope):
         task_processor = build_task_processor(model_cfg, deploy_cfg, device)
-        dataset_cfg = copy.deepcopy(dataloader.dataset)
-        if 'dataset' not in dataset_cfg and 'datasets' not in dataset_cfg:  # not a wrapper: mmengine's BaseDataset
-            dataset_cfg.serialize_data = False  # which fails on an empty dataset when it serializes it
-        dataset = task_processor.build_dataset(dataset_cfg)
-        if len(dataset) == 0:
-            raise CalibrationError(f'the calibration dataset of the model config ({type(dataset).__name__}) is empty')
         inputs = []
-        for index in range(min(num_images, len(dataset))):
-            image = dataset.get_data_info(index)['img_path']
+        for image in images:
             data, _ = task_processor.create_input(image, get_input_shape(deploy_cfg))
             inputs.append(model.data_preprocessor(data, False)['inputs'].cpu().numpy())
     return inputs

@@ -1,4 +1,4 @@
-"""INT8 deployment: static quantization calibrated on the config's images, and its metric beside fp32's."""
+"""INT8 deployment: static quantization calibrated on the config's training images, and its metric beside fp32's."""
 import contextlib
 import io
 import json
@@ -13,7 +13,13 @@ import torch
 from mmengine.config import Config
 from task_checkpoints import BACKBONE_INIT, aim_retinanet_detections_, calibrate_batch_norm_
 
-from mobileone_mm.deploy.quantize import CalibrationError, calibration_inputs, int8_path, quantization_settings
+from mobileone_mm.deploy.quantize import (
+    CalibrationError,
+    calibration_images,
+    calibration_inputs,
+    int8_path,
+    quantization_settings,
+)
 from mobileone_mm.deploy.task_models import build_model, example_inputs, load_model_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,10 +27,11 @@ DEMO = {'classification': ('configs/demo/mobileone_s0_demo.py', 'accuracy/top1',
         'detection': ('configs/demo/retinanet_mobileone_s0_demo.py', 'coco/bbox_mAP', 'coco/val2017/000000.jpg'),
         'segmentation': ('configs/demo/deeplabv3_mobileone_s1_d8_voc12aug_demo.py', 'mIoU',
                          'VOCdevkit/VOC2012/JPEGImages/demo_aug_00000.jpg')}
+# Of the training split, which holds more in the suite's demo data (30 classification, 40 detection and 24 segmentation
+# images; tests/conftest.py).
 CALIBRATION_IMAGES = 6
-# The images each task calibrates on: CALIBRATION_IMAGES, or all of the validation split when it holds fewer (the
-# suite's demo data has 6 classification, 8 detection and 3 segmentation validation images; tests/conftest.py).
-CALIBRATED = {'classification': 6, 'detection': 6, 'segmentation': 3}
+DEMO_CONFIGS = sorted(str(path) for path in (ROOT / 'configs/demo').glob('*.py'))
+TASK_OF_SCOPE = {'mmpretrain': 'classification', 'mmdet': 'detection', 'mmseg': 'segmentation'}
 
 
 def int8_config(task: str) -> str:
@@ -68,8 +75,8 @@ def int8_deploy(request, demo_dir, run_tool) -> SimpleNamespace:
 @pytest.mark.slow
 def test_int8_deploy_writes_a_quantized_model_and_prints_its_metric_beside_fp32_and_the_sdks(int8_deploy):
     metric, work_dir = DEMO[int8_deploy.task][1], int8_deploy.work_dir
-    calibrated = CALIBRATED[int8_deploy.task]
-    assert f'quantized {work_dir}/end2end_int8.onnx (calibrated on {calibrated} images)' in int8_deploy.printed
+    assert (f'quantized {work_dir}/end2end_int8.onnx (calibrated on {CALIBRATION_IMAGES} images of the train split)'
+            in int8_deploy.printed)
     table = [line for line in int8_deploy.printed.splitlines() if line.startswith('| ')]
     assert table[0].startswith(f'| model | {metric} |')
     assert [line.split(' | ')[0] for line in table[1:]] == ['| PyTorch fp32', '| ONNX Runtime fp32',
@@ -85,8 +92,9 @@ def test_int8_deploy_writes_a_quantized_model_and_prints_its_metric_beside_fp32_
 def test_int8_classifier_follows_the_fp32_one_on_its_calibration_images(int8_deploy, demo_dir, monkeypatch):
     monkeypatch.chdir(demo_dir)
     deploy_cfg, model_cfg = Config.fromfile(int8_config('classification')), load_model_config(int8_deploy.config)
-    inputs = calibration_inputs(deploy_cfg, model_cfg, build_model(model_cfg), CALIBRATION_IMAGES)
-    assert len(inputs) == CALIBRATED['classification']
+    images = calibration_images(deploy_cfg, model_cfg, 'train', CALIBRATION_IMAGES)
+    inputs = calibration_inputs(deploy_cfg, model_cfg, build_model(model_cfg), images)
+    assert len(inputs) == CALIBRATION_IMAGES
     fp32, int8 = (ort.InferenceSession(str(int8_deploy.work_dir / name), providers=['CPUExecutionProvider'])
                   for name in ('end2end.onnx', 'end2end_int8.onnx'))
     expected, actual = (np.concatenate([session.run(None, {'input': array})[0] for array in inputs])
@@ -99,6 +107,8 @@ def test_int8_classifier_follows_the_fp32_one_on_its_calibration_images(int8_dep
     (dict(precision='fp16'), r"backend_config.precision 'fp16' is not one of \['fp32', 'int8'\]"),
     (dict(precision='int8', quantization=dict(num_images=0)), 'calibration images must be an int >= 1, not 0'),
     (dict(precision='int8', quantization=dict(method='kl')), "quantization method 'kl' is not one of"),
+    (dict(precision='int8', quantization=dict(calibration_split='test')),
+     r"quantization calibration_split 'test' is not one of \['train', 'val'\]"),
 ])
 def test_quantization_settings_refuse_bad_values(backend_config, message):
     with pytest.raises(ValueError, match=message):
@@ -108,7 +118,7 @@ def test_quantization_settings_refuse_bad_values(backend_config, message):
 def test_quantization_settings_are_none_for_fp32_and_the_defaults_fill_in():
     assert quantization_settings(Config(dict(backend_config=dict(type='onnxruntime')))) is None
     settings = quantization_settings(Config.fromfile(int8_config('detection')))
-    assert settings == dict(num_images=64, per_channel=True, method='minmax')
+    assert settings == dict(num_images=64, per_channel=True, method='minmax', calibration_split='train')
     assert int8_path('work/end2end.onnx') == 'work/end2end_int8.onnx'
 
 
@@ -117,13 +127,28 @@ def test_calibration_refuses_an_empty_dataset_or_none(demo_dir, monkeypatch):
     empty = demo_dir / 'empty.json'
     empty.write_text(json.dumps(dict(images=[], annotations=[], categories=[dict(id=1, name='circle')])))
     deploy_cfg = Config.fromfile(int8_config('detection'))
-    model_cfg = load_model_config(str(ROOT / DEMO['detection'][0]), {'val_dataloader.dataset.ann_file': str(empty)})
-    model = build_model(model_cfg)
-    with pytest.raises(CalibrationError, match='the calibration dataset of the model config .* is empty'):
-        calibration_inputs(deploy_cfg, model_cfg, model, 4)
-    model_cfg.val_dataloader = model_cfg.test_dataloader = None
-    with pytest.raises(CalibrationError, match='has no val_dataloader'):
-        calibration_inputs(deploy_cfg, model_cfg, model, 4)
+    model_cfg = load_model_config(str(ROOT / DEMO['detection'][0]), {'train_dataloader.dataset.ann_file': str(empty)})
+    with pytest.raises(CalibrationError, match=r'^the train dataset of the model config \(CocoDataset\) is empty$'):
+        calibration_images(deploy_cfg, model_cfg, 'train', 4)
+    model_cfg.val_dataloader = None
+    with pytest.raises(CalibrationError, match='^the model config has no val_dataloader to calibrate with$'):
+        calibration_images(deploy_cfg, model_cfg, 'val', 4)
+
+
+@pytest.mark.parametrize('config', DEMO_CONFIGS, ids=lambda path: Path(path).stem)
+def test_calibration_images_are_spread_over_the_training_set_and_never_evaluated(config, demo_dir, monkeypatch):
+    monkeypatch.chdir(demo_dir)
+    model_cfg = load_model_config(config)
+    deploy_cfg = Config.fromfile(int8_config(TASK_OF_SCOPE[model_cfg.default_scope]))
+    calibration = calibration_images(deploy_cfg, model_cfg, 'train', CALIBRATION_IMAGES)
+    training = calibration_images(deploy_cfg, model_cfg, 'train', 10**6)
+    model_cfg.val_dataloader = model_cfg.test_dataloader
+    evaluated = calibration_images(deploy_cfg, model_cfg, 'val', 10**6)
+    assert len(set(calibration)) == CALIBRATION_IMAGES and set(calibration) < set(training)
+    assert training.index(calibration[-1]) >= 0.8 * len(training)  # spread to the end, not the first six
+    assert not set(training) & set(evaluated)
+    if model_cfg.default_scope == 'mmpretrain':
+        assert {Path(image).parent.name for image in calibration} == {'circle', 'square', 'triangle'}
 
 
 def test_tool_refuses_a_calibration_count_below_one_before_exporting(demo_dir, monkeypatch, run_tool):
