@@ -36,7 +36,8 @@ def test_int8_deploy_configs_are_the_dynamic_ones_with_int8_at_opset_13(task):
     int8 = Config.fromfile(str(ROOT / 'configs/deploy' / f'{task}_onnxruntime-int8_dynamic.py'))
     fp32 = Config.fromfile(str(ROOT / 'configs/deploy' / f'{task}_onnxruntime_dynamic.py'))
     assert int8.backend_config == dict(type='onnxruntime', precision='int8',
-                                       quantization=dict(num_images=64, per_channel=True, method='minmax'))
+                                       quantization=dict(num_images=64, per_channel=True, method='minmax',
+                                                         calibration_split='train'))
     assert int8.onnx_config.opset_version == 13
     assert {**int8.onnx_config, 'opset_version': 11} == dict(fp32.onnx_config)
     assert int8.codebase_config == fp32.codebase_config
