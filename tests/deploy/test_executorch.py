@@ -71,4 +71,3 @@ def test_the_tool_refuses_what_does_not_fit_before_exporting_and_leaves_no_work_
         run_tool('deploy', CONFIG_OF_TASK[deploy_config], str(ROOT / TASKS['classification']['config']),
                  classifier_checkpoint, str(tmp_path / image), '--work-dir', str(tmp_path / 'work_dir'))
     assert not (tmp_path / 'work_dir').exists()
-
