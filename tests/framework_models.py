@@ -4,6 +4,14 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 TINY_SIZE = 128
+# Segmentors compute at output stride 8 with 512-channel ASPP heads: 64x64 still gives them an 8x8 feature map, at a
+# third of the time of 128x128 (DeepLabV3 on S4: 1.2 s against 4.2 s for a forward and backward pass).
+TINY_SEGMENTATION_SIZE = 64
+
+
+def tiny_size(scope: str) -> int:
+    """The side of :func:`tiny_batch`'s images for a framework."""
+    return TINY_SEGMENTATION_SIZE if scope == 'mmseg' else TINY_SIZE
 
 
 def build_model(cfg: Config) -> torch.nn.Module:
@@ -19,8 +27,9 @@ def build_model(cfg: Config) -> torch.nn.Module:
         return MODELS.build(cfg.model)
 
 
-def tiny_batch(scope: str, num_classes: int, size: int = TINY_SIZE, with_masks: bool = False) -> dict:
-    """Two random uint8 images with ground truth of the framework's own data-sample type (and masks if asked)."""
+def tiny_batch(scope: str, num_classes: int, with_masks: bool = False) -> dict:
+    """Two random uint8 images of :func:`tiny_size` with ground truth of the framework's own data-sample type."""
+    size = tiny_size(scope)
     generator = torch.Generator().manual_seed(0)
     inputs = [torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=generator) for _ in range(2)]
     meta = dict(img_shape=(size, size), ori_shape=(size, size), pad_shape=(size, size), scale_factor=(1.0, 1.0))
@@ -46,7 +55,7 @@ def tiny_batch(scope: str, num_classes: int, size: int = TINY_SIZE, with_masks: 
             from mmseg.structures import SegDataSample
             sample = SegDataSample(metainfo=meta)
             label = torch.zeros(1, size, size, dtype=torch.long)
-            label[:, 20:80, 30:90] = index % num_classes + 1
+            label[:, size // 6:size * 5 // 8, size // 4:size * 3 // 4] = index % num_classes + 1
             sample.gt_sem_seg = PixelData(data=label)
             samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)

@@ -10,7 +10,7 @@ from typing import List, Tuple
 
 import pytest
 import torch
-from framework_models import TINY_SIZE, build_model, num_classes_of, tiny_batch, total_loss
+from framework_models import build_model, num_classes_of, tiny_batch, tiny_size, total_loss
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 
@@ -41,7 +41,7 @@ def load_snippet(text: str, path: Path) -> Config:
     path.write_text(text)
     cfg = Config.fromfile(path)
     if cfg.default_scope == 'mmseg':  # pad to the tiny batch, not to the 512x512 crop
-        cfg.model.data_preprocessor.size = (TINY_SIZE, TINY_SIZE)
+        cfg.model.data_preprocessor.size = (tiny_size('mmseg'),) * 2
     return cfg
 
 
@@ -49,7 +49,7 @@ def load_snippet(text: str, path: Path) -> Config:
 def feature_sizes(model: torch.nn.Module, scope: str) -> List[Tuple[int, ...]]:
     """What the detector's heads see (the neck's outputs), or the spatial sizes the other heads see."""
     model.eval()
-    images = torch.zeros(1, 3, TINY_SIZE, TINY_SIZE)
+    images = torch.zeros(1, 3, tiny_size(scope), tiny_size(scope))
     if scope == 'mmdet':
         return [tuple(feature.shape) for feature in model.extract_feat(images)]
     return [tuple(feature.shape[-2:]) for feature in model.backbone(images)]
