@@ -16,8 +16,8 @@
   with ``inspect.stack()``, seconds per export.
 - :mod:`.ssd_head_loss_cls`: mmdet 3.3.0's ``SSDHead`` fails to predict for
   want of a ``loss_cls``.
-- :mod:`.config_metafile_cache`: mmengine's ``Config.fromfile`` parses all of
-  a package's metafiles for each ``package::`` base config.
+- :mod:`.config_package_lookup`: mmengine's ``Config.fromfile`` looks a
+  package and all its metafiles up again for each ``package::`` base config.
 
 :mod:`.patch_on_import` patches a module of the stack when it is imported.
 Importing ``mobileone_mm`` installs them all (:func:`install_compat_patches`);
@@ -28,7 +28,7 @@ from typing import Callable, Dict, List, Mapping, Set
 
 from .atomic_checkpoint_saving import install_atomic_checkpoint_saving
 from .checkpoint_retention import install_checkpoint_retention
-from .config_metafile_cache import install_metafile_cache
+from .config_package_lookup import install_config_package_lookup
 from .mmdeploy_candidate_selection import install_mmdet_candidate_selection
 from .mmdeploy_frame_lookup import install_fast_frame_lookup
 from .ssd_head_loss_cls import install_ssd_head_loss_cls
@@ -44,7 +44,7 @@ PATCHES: Dict[str, Callable[[], None]] = {
     'torchscript_onnx_export': install_torchscript_onnx_export,
     'mmdeploy_candidate_selection': install_mmdet_candidate_selection,
     'mmdeploy_frame_lookup': install_fast_frame_lookup,
-    'config_metafile_cache': install_metafile_cache,
+    'config_package_lookup': install_config_package_lookup,
 }
 SWITCH_OFF_VARIABLE = 'MOBILEONE_MM_COMPAT_OFF'
 
@@ -80,5 +80,5 @@ def install_compat_patches(environ: Mapping[str, str] = os.environ) -> List[str]
 
 __all__ = ['PATCHES', 'SWITCH_OFF_VARIABLE', 'UnsafeCheckpointError', 'install_atomic_checkpoint_saving',
            'install_checkpoint_retention', 'install_compat_patches', 'install_fast_frame_lookup',
-           'install_metafile_cache', 'install_mmdet_candidate_selection', 'install_safe_checkpoint_loading',
-           'install_ssd_head_loss_cls', 'install_torchscript_onnx_export']
+           'install_config_package_lookup', 'install_mmdet_candidate_selection',
+           'install_safe_checkpoint_loading', 'install_ssd_head_loss_cls', 'install_torchscript_onnx_export']

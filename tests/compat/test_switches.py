@@ -31,7 +31,7 @@ def test_the_variable_switches_off_what_it_names(value, expected_off, calls):
 
 def test_a_name_that_is_no_patch_is_refused_naming_the_allowed_ones():
     with pytest.raises(ValueError, match=r"^MOBILEONE_MM_COMPAT_OFF='ssd_head' names no patch \['ssd_head'\]; "
-                       r'allowed: all, or a comma-separated list of weights_only_checkpoint, .*config_metafile_cache$'):
+                       r'allowed: all, or a comma-separated list of weights_only_checkpoint, .*config_package_lookup$'):
         patches_switched_off('ssd_head')
 
 
@@ -41,12 +41,13 @@ def test_importing_with_all_switched_off_leaves_the_stack_as_it_is():
 import sys
 from mmengine.runner import CheckpointLoader
 from mmengine.runner import runner
-from mmengine.config import utils
-schemes, save, load = dict(CheckpointLoader._schemes), runner.save_checkpoint, utils.load
+from mmengine.config import config, utils
+schemes, save = dict(CheckpointLoader._schemes), runner.save_checkpoint
+load, installed = utils.load, config.is_installed
 finders = list(sys.meta_path)
 import mobileone_mm
 assert CheckpointLoader._schemes == schemes and runner.save_checkpoint is save and sys.meta_path == finders
-assert utils.load is load
+assert utils.load is load and config.is_installed is installed
 from mmdet.models.dense_heads.ssd_head import SSDHead
 assert not hasattr(SSDHead, 'loss_cls')
 '''

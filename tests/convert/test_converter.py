@@ -1,10 +1,7 @@
 import functools
 import os
 import pickle
-import runpy
-import sys
 from collections import OrderedDict
-from pathlib import Path
 
 import pytest
 import timm
@@ -24,7 +21,6 @@ ARCHS = ['s0', 's1', 's2', 's3', 's4']
 # another order than this project, so in float32 the two differ by rounding (about 1e-6 here, amplified by depth),
 # while a tensor mapped to the wrong place is off by 1e-2 or more.
 FLOAT64_TOLERANCE = 1e-8
-CONVERT_TOOL = Path(__file__).parents[2] / 'tools' / 'convert_checkpoint.py'
 
 
 @pytest.fixture(autouse=True, scope='module')
@@ -335,16 +331,11 @@ def test_checkpoint_that_runs_code_is_refused(tmp_path):
     assert not marker.exists()
 
 
-def run_tool(monkeypatch, *args):
-    monkeypatch.setattr(sys, 'argv', [str(CONVERT_TOOL), *map(str, args)])
-    runpy.run_path(str(CONVERT_TOOL), run_name='__main__')
-
-
-def test_tool_converts_a_reparameterized_headless_timm_checkpoint(tmp_path, monkeypatch, capsys):
+def test_tool_converts_a_reparameterized_headless_timm_checkpoint(tmp_path, capsys, run_tool):
     timm_model = timm.utils.reparameterize_model(random_timm_model('s0', num_classes=0), inplace=True)
     path, out = tmp_path / 'fused.pth', tmp_path / 'out.pth'
     torch.save(timm_model.state_dict(), path)
-    run_tool(monkeypatch, '--from', 'timm', path, out, '--arch', 's0')
+    run_tool('convert_checkpoint', '--from', 'timm', str(path), str(out), '--arch', 's0')
     printed = capsys.readouterr().out
     assert "layout: timm, arch: s0, form: deploy (load into MobileOne(arch='s0', deploy=True))" in printed
     assert 'tensors: 86, head: none' in printed
@@ -353,8 +344,8 @@ def test_tool_converts_a_reparameterized_headless_timm_checkpoint(tmp_path, monk
                            torch.load(out, weights_only=True)['state_dict'].items()}, strict=True)
 
 
-def test_tool_reports_errors_without_traceback_and_writes_nothing(timm_file, monkeypatch):
+def test_tool_reports_errors_without_traceback_and_writes_nothing(timm_file, run_tool):
     out = timm_file.with_name('out.pth')
     with pytest.raises(SystemExit, match=r"^error: the checkpoint is in timm's layout, not apple's"):
-        run_tool(monkeypatch, '--from', 'apple', timm_file, out)
+        run_tool('convert_checkpoint', '--from', 'apple', str(timm_file), str(out))
     assert not out.exists()
