@@ -1,4 +1,5 @@
 """Every shipped config builds its framework's model around this MobileOne and computes a loss."""
+import re
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,13 @@ def load(name: str) -> Config:
     return Config.fromfile(CONFIG_DIR / name)
 
 
-@pytest.mark.parametrize('name', TASK_CONFIGS + DEMO_CONFIGS)
+def quick_unless_larger_arch(name: str):
+    """``name`` as a test parameter, marked slow for S1..S4: the quick tier builds each family's S0 config."""
+    larger = re.search(r'mobileone_s[1-4]_', name) and not name.startswith('demo/')
+    return pytest.param(name, marks=pytest.mark.slow) if larger else name
+
+
+@pytest.mark.parametrize('name', [quick_unless_larger_arch(name) for name in TASK_CONFIGS + DEMO_CONFIGS])
 def test_config_builds_this_mobileone_and_computes_a_loss(name):
     cfg = load(name)
     assert cfg.custom_imports == dict(imports=['mobileone_mm'], allow_failed_imports=False)
