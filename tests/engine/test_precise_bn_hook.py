@@ -1,6 +1,7 @@
 """PreciseBNHook: BN statistics recomputed as the plain average over training batches."""
 import copy
 from types import SimpleNamespace
+from typing import Optional
 
 import pytest
 import torch
@@ -18,8 +19,8 @@ from mobileone_mm.registry import HOOKS
 class TwoNorms(BaseModel):
     """conv -> BN (trains) -> BN (frozen, as ``norm_eval`` leaves it)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, data_preprocessor: Optional[nn.Module] = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor)
         self.conv = nn.Conv2d(3, 4, 3)
         self.trained_norm = nn.BatchNorm2d(4)
         self.frozen_norm = nn.BatchNorm2d(4)
@@ -50,6 +51,24 @@ def test_statistics_are_the_average_over_the_batches_and_frozen_norms_are_kept()
     assert torch.equal(model.frozen_norm.running_mean, frozen_statistics[0])
     assert torch.equal(model.frozen_norm.running_var, frozen_statistics[1])
     assert model.trained_norm.momentum == 0.1 and not model.training
+
+
+def test_random_crops_of_different_sizes_are_padded_as_in_training():
+    """mmseg's preprocessor pads a training batch to the crop size; in eval mode it refuses images of two sizes."""
+    from mmengine.structures import PixelData
+    from mmseg.models import SegDataPreProcessor
+    from mmseg.structures import SegDataSample
+
+    samples = []
+    for height, width in ((12, 16), (16, 10)):  # crops cut at the image border
+        sample = SegDataSample(metainfo=dict(img_shape=(height, width), ori_shape=(height, width)))
+        sample.gt_sem_seg = PixelData(data=torch.zeros(1, height, width, dtype=torch.long))
+        samples.append(sample)
+    batch = dict(inputs=[torch.randint(0, 256, (3, *sample.img_shape), dtype=torch.uint8) for sample in samples],
+                 data_samples=samples)
+    model = TwoNorms(SegDataPreProcessor(size=(16, 16))).eval()
+    assert recompute_batch_norm_statistics(model, [batch], num_batches=1) == 1
+    assert not torch.equal(model.trained_norm.running_var, torch.ones(4))
 
 
 @pytest.mark.parametrize('arguments', [dict(num_batches=0), dict(interval=1.5)])

@@ -34,7 +34,10 @@ from ...registry import HOOKS
 def recompute_batch_norm_statistics(model: torch.nn.Module, dataloader: Iterable, num_batches: int) -> int:
     """Sets the running statistics of every BN layer that trains to their average over ``num_batches`` batches.
 
-    The model runs in train mode (``mode='tensor'``: no loss, no gradients).
+    The model runs in train mode (``mode='tensor'``: no loss, no gradients)
+    on the batches as its data preprocessor prepares them for training (e.g.
+    mmseg's padded to the crop size: in eval mode it refuses random crops
+    of different sizes).
     BN layers that the model's ``train()`` leaves in eval mode (``norm_eval``,
     ``frozen_stages``) keep their statistics. The model's train/eval state
     is restored afterwards. In distributed training every process ends with
@@ -53,7 +56,7 @@ def recompute_batch_norm_statistics(model: torch.nn.Module, dataloader: Iterable
         norm.momentum = None  # a cumulative average
     used = 0
     for data in itertools.islice(dataloader, num_batches):
-        model(model.data_preprocessor(data, False)['inputs'], mode='tensor')
+        model(model.data_preprocessor(data, True)['inputs'], mode='tensor')
         used += 1
     used = average_across_processes_(norms, used)
     for norm, momentum in zip(norms, momenta):
