@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from framework_models import build_model, num_classes_of, tiny_batch, tiny_size, total_loss
+from framework_models import build_model, num_classes_of, pad_to_tiny_batch_, tiny_batch, total_loss
 from mmengine.config import Config
 
 from mobileone_mm import MobileOne, arch_channels
@@ -32,9 +32,7 @@ def test_config_builds_this_mobileone_and_computes_a_loss(name):
     expected_scope = next(s for prefix, s in SCOPE_OF_PREFIX.items() if Path(name).name.startswith(prefix))
     assert cfg.default_scope == expected_scope  # inherited from the framework, never set here
     assert 'import ' not in (CONFIG_DIR / name).read_text()
-    if cfg.default_scope == 'mmseg':  # pad to the tiny batch, not to the 512x512 crop: 81 s -> a few s for S4
-        cfg.model.data_preprocessor.size = (tiny_size('mmseg'),) * 2
-    model = build_model(cfg)
+    model = build_model(pad_to_tiny_batch_(cfg))
     assert type(model.backbone) is MobileOne
     model.train()
     batch = model.data_preprocessor(tiny_batch(cfg.default_scope, num_classes_of(cfg)), True)

@@ -10,7 +10,7 @@ from typing import List, Tuple
 
 import pytest
 import torch
-from framework_models import build_model, num_classes_of, tiny_batch, tiny_size, total_loss
+from framework_models import build_model, num_classes_of, pad_to_tiny_batch_, tiny_batch, tiny_size, total_loss
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 
@@ -39,10 +39,7 @@ def test_the_docs_cover_every_family_of_the_issue():
 
 def load_snippet(text: str, path: Path) -> Config:
     path.write_text(text)
-    cfg = Config.fromfile(path)
-    if cfg.default_scope == 'mmseg':  # pad to the tiny batch, not to the 512x512 crop
-        cfg.model.data_preprocessor.size = (tiny_size('mmseg'),) * 2
-    return cfg
+    return pad_to_tiny_batch_(Config.fromfile(path))
 
 
 @torch.no_grad()
