@@ -11,7 +11,9 @@ quantization.calibration_split), never the ones it is evaluated on, and prints t
 metric of PyTorch, ONNX Runtime fp32 and INT8 on its test set, and the latency
 of both ONNX models. An ExecuTorch deploy config (*_executorch-xnnpack_*.py)
 writes WORK_DIR/end2end.pte for phones instead and checks it in ExecuTorch's
-runtime (mobileone_mm/deploy/executorch_xnnpack.py).
+runtime (mobileone_mm/deploy/executorch_xnnpack.py); its INT8 config
+(*_executorch-xnnpack-int8_*.py) also writes WORK_DIR/end2end_int8.pte and
+prints the test-set metric of PyTorch and both .pte at the .pte's input size.
 
 Example:
     python tools/deploy.py configs/deploy/detection_onnxruntime_dynamic.py configs/retinanet_mobileone_s0_coco.py \
@@ -30,8 +32,8 @@ import torch
 from mmdeploy.utils import get_root_logger
 from mmengine.config import Config
 
-from mobileone_mm.deploy.evaluate import MAIN_METRIC, PrecisionRow, compare_precisions
-from mobileone_mm.deploy.executorch_xnnpack import deploy_pte, is_executorch_config
+from mobileone_mm.deploy.evaluate import MAIN_METRIC, PrecisionRow, compare_precisions, compare_pte_precisions
+from mobileone_mm.deploy.executorch_xnnpack import deploy_pte, executorch_threads, is_executorch_config
 from mobileone_mm.deploy.export import DeployError, deploy
 from mobileone_mm.deploy.quantize import quantization_settings
 from mobileone_mm.deploy.task_models import load_model_config
@@ -75,16 +77,16 @@ def deploy_and_check(args: argparse.Namespace) -> None:
     get_root_logger().setLevel(args.log_level)
     with one_line_errors(DeployError):
         deploy_cfg = Config.fromfile(args.deploy_cfg)
+        if args.calib_images is not None:
+            deploy_cfg.merge_from_dict({'backend_config.quantization.num_images': args.calib_images})
         if is_executorch_config(deploy_cfg):
-            if args.dump_info or args.calib_images is not None or args.device != 'cpu':
-                raise ValueError('--dump-info, --calib-images and --device are for ONNX Runtime; an ExecuTorch deploy '
-                                 'config exports a .pte for the CPU (XNNPACK), without SDK files')
+            if args.dump_info or args.device != 'cpu' or args.timing_batch != 1:
+                raise ValueError('--dump-info, --device and --timing-batch are for ONNX Runtime; an ExecuTorch deploy '
+                                 'config exports a .pte of batch 1 for the CPU (XNNPACK), without SDK files')
             result = deploy_pte(deploy_cfg, args.model_cfg, args.checkpoint, args.img, args.work_dir, args.test_img,
                                 args.cfg_options)
             runtime, exported = 'ExecuTorch (XNNPACK)', 'ExecuTorch'
         else:
-            if args.calib_images is not None:
-                deploy_cfg.merge_from_dict({'backend_config.quantization.num_images': args.calib_images})
             result = deploy(deploy_cfg, args.model_cfg, args.checkpoint, args.img, args.work_dir, args.device,
                             args.test_img, args.cfg_options, args.dump_info)
             runtime, exported = 'ONNX Runtime', 'ONNX'
@@ -105,9 +107,18 @@ def deploy_and_check(args: argparse.Namespace) -> None:
               'split); evaluating on the test set:')
         model_cfg = load_model_config(args.model_cfg, args.cfg_options)
         timing_input = timing_batch(result.calibration_inputs, args.timing_batch)
-        rows = compare_precisions(deploy_cfg, model_cfg, args.checkpoint, result.backend_files[0], result.int8_file,
-                                  timing_input, args.work_dir, args.threads, args.device, with_sdk=args.dump_info)
-        print_precision_table(rows, MAIN_METRIC[model_cfg.default_scope], timing_input.shape, args.threads)
+        if is_executorch_config(deploy_cfg):
+            print(f"(PyTorch and both .pte on the test images resized to the .pte's input, "
+                  f'{tuple(timing_input.shape[-2:])})')
+            rows = compare_pte_precisions(model_cfg, args.checkpoint, result.backend_files[0], result.int8_file,
+                                          torch.from_numpy(timing_input))
+            threads = executorch_threads()
+        else:
+            rows = compare_precisions(deploy_cfg, model_cfg, args.checkpoint, result.backend_files[0],
+                                      result.int8_file, timing_input, args.work_dir, args.threads, args.device,
+                                      with_sdk=args.dump_info)
+            threads = args.threads
+        print_precision_table(rows, MAIN_METRIC[model_cfg.default_scope], timing_input.shape, threads)
 
 
 def timing_batch(inputs: List[np.ndarray], batch: int) -> np.ndarray:

@@ -1,24 +1,12 @@
 """Models exported to ONNX (TorchScript exporter) and opened in ONNX Runtime's CPU provider, for timing."""
 import os.path as osp
-from typing import Tuple
 
 import onnxruntime as ort
 import torch
 import torch.nn as nn
 
 from ..deploy.onnxruntime_session import open_session
-from ..deploy.task_models import flatten_tensors
-
-
-class TensorOutputs(nn.Module):
-    """A model's outputs, nested sequences of tensors, as one flat tuple: what the ONNX exporter takes."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        return tuple(flatten_tensors(self.model(x)))
+from ..deploy.task_models import TensorOutputs
 
 
 def export_onnx(model: nn.Module, inputs: torch.Tensor, directory: str, dynamic_batch: bool = False,
@@ -37,7 +25,7 @@ def export_onnx(model: nn.Module, inputs: torch.Tensor, directory: str, dynamic_
     """
     path = osp.join(directory, 'model.onnx')
     dynamic_axes = {'input': {0: 'batch'}} if dynamic_batch else None
-    torch.onnx.export(TensorOutputs(model), (inputs, ), path, dynamo=False, opset_version=opset_version,
+    torch.onnx.export(TensorOutputs(model, mode=None), (inputs, ), path, dynamo=False, opset_version=opset_version,
                       input_names=['input'], dynamic_axes=dynamic_axes)
     return path
 

@@ -4,12 +4,14 @@
 dataloader as mmdeploy's own ``tools/test.py`` does (mmdeploy's backend model
 in mmengine's test loop with the config's evaluator), so an INT8 model is
 judged by the same metric as its fp32 export and the PyTorch checkpoint
-(:func:`evaluate_pytorch`).
+(:func:`evaluate_pytorch`). A ``.pte`` takes one input size (static), so
+:func:`compare_pte_precisions` resizes each test image to it, as mmdeploy
+prepares images for a static model, and evaluates PyTorch on those same inputs.
 """
 import copy
 import os.path as osp
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import mmcv
 import numpy as np
@@ -20,12 +22,15 @@ from mmengine.config import Config
 from mmengine.evaluator import Evaluator
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
+from tqdm import tqdm
 
 from ..engine.runner import build_runner, configure_testing
 from ..utils.logging import quiet_mmengine_logger
 from ..utils.timing import Timing, time_interleaved
+from .executorch_xnnpack import PteModel, predict_from_outputs
+from .export import DeployError
 from .onnxruntime_session import open_session
-from .task_models import read_fitting_checkpoint
+from .task_models import TensorOutputs, build_checkpoint_model, read_fitting_checkpoint
 
 # The metric each framework's configs evaluate first, for the one-line tables.
 MAIN_METRIC = {'mmpretrain': 'accuracy/top1', 'mmdet': 'coco/bbox_mAP', 'mmseg': 'mIoU'}
@@ -38,7 +43,7 @@ class PrecisionRow:
     Attributes:
         name (str): e.g. ``'ONNX Runtime INT8'``.
         metrics (dict[str, float]): The config's evaluator's metrics.
-        latency (Timing, optional): ONNX Runtime's time for one input; None for PyTorch.
+        latency (Timing, optional): The runtime's time for one input; None for PyTorch.
     """
     name: str
     metrics: Dict[str, float]
@@ -114,6 +119,70 @@ def evaluate_sdk(model_dir: str, model_cfg: Config, task: str, device: str = 'cp
                     setattr(sample, key, getattr(predicted, key))
             evaluator.process(data_samples=samples, data_batch=batch)
         return evaluator.evaluate(len(dataloader.dataset))
+
+
+def compare_pte_precisions(model_cfg: Config, checkpoint: str, fp32_file: str, int8_file: str,
+                           timing_input: torch.Tensor) -> List[PrecisionRow]:
+    """The checkpoint in PyTorch and its fp32 and INT8 ``.pte``: metrics on the test set, latencies.
+
+    All three predict from the same inputs, the test images resized to the
+    ``.pte``'s input size (:func:`evaluate_at_input_size`); the two ``.pte``
+    are timed in ExecuTorch's runtime in interleaved rounds on ``timing_input``
+    (a preprocessed batch of one).
+    """
+    reference = build_checkpoint_model(model_cfg, checkpoint)
+    pte = {'fp32': PteModel(fp32_file), 'int8': PteModel(int8_file)}
+    seconds = time_interleaved({name: lambda model=model: model(timing_input) for name, model in pte.items()},
+                               torch.device('cpu'), warmup=3, repeats=20)
+    names = {'PyTorch fp32': None, 'ExecuTorch fp32': 'fp32', 'ExecuTorch INT8': 'int8'}
+    predictors = dict(zip(names, [TensorOutputs(reference).eval(), pte['fp32'], pte['int8']]))
+    metrics = evaluate_at_input_size(model_cfg, reference, predictors, timing_input.shape[-2:])
+    return [PrecisionRow(name, metrics[name], Timing.from_seconds(seconds[key]) if key else None)
+            for name, key in names.items()]
+
+
+def evaluate_at_input_size(model_cfg: Config, model: torch.nn.Module,
+                           predictors: Dict[str, Callable[[torch.Tensor], Sequence[torch.Tensor]]],
+                           input_size: Sequence[int]) -> Dict[str, Dict[str, float]]:
+    """Metrics on the config's test set of models that take one input size, each image resized to it.
+
+    The test pipeline's ``Resize`` resizes to ``input_size`` without keeping
+    the aspect ratio, as mmdeploy's ``create_input`` does for a static input
+    shape; predictions are mapped back to each image's original size by the
+    frameworks' post-processing (:func:`predict_from_outputs`).
+
+    Args:
+        model_cfg (Config): The model config (its test dataloader and evaluator).
+        model (nn.Module): Its model: the data preprocessor and the heads' post-processing.
+        predictors (dict[str, Callable]): By name, from a preprocessed batch of
+            one to the model's flat raw outputs (:class:`TensorOutputs`).
+        input_size (Sequence[int]): The (height, width) they take.
+
+    Returns:
+        dict[str, dict[str, float]]: Each predictor's metrics.
+
+    Raises:
+        DeployError: If the test pipeline makes inputs of another size.
+    """
+    dataloader_cfg = copy.deepcopy(model_cfg.test_dataloader)
+    for transform in dataloader_cfg.dataset.pipeline:
+        if transform['type'].split('.')[-1] == 'Resize':
+            transform.update(scale=(int(input_size[1]), int(input_size[0])), keep_ratio=False)
+    with DefaultScope.overwrite_default_scope(model_cfg.default_scope), quiet_mmengine_logger(), torch.no_grad():
+        dataloader = Runner.build_dataloader(dataloader_cfg)
+        evaluators = {name: Evaluator(copy.deepcopy(model_cfg.test_evaluator)) for name in predictors}
+        for evaluator in evaluators.values():
+            evaluator.dataset_meta = dataloader.dataset.metainfo
+        for batch in tqdm(dataloader, desc='test set', leave=False):
+            data = model.data_preprocessor(batch, False)
+            if tuple(data['inputs'].shape[-2:]) != tuple(input_size):
+                raise DeployError(f'the test pipeline makes inputs of {tuple(data["inputs"].shape[-2:])}, the model '
+                                  f'takes {tuple(input_size)}')
+            for index, sample in enumerate(data['data_samples']):
+                for name, predictor in predictors.items():
+                    predicted = predict_from_outputs(model, predictor(data['inputs'][index:index + 1]), [sample])
+                    evaluators[name].process(data_samples=predicted, data_batch=batch)
+        return {name: evaluator.evaluate(len(dataloader.dataset)) for name, evaluator in evaluators.items()}
 
 
 def time_onnx_models(onnx_files: Dict[str, str], inputs: np.ndarray, threads: int, repeats: int = 20

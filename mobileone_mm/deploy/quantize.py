@@ -1,8 +1,9 @@
-"""INT8 ONNX models: ONNX Runtime's static quantization, calibrated on images of the model config's dataset.
+"""INT8 models calibrated on images of the model config's dataset; ONNX Runtime's static quantization.
 
-The deploy configs ``configs/deploy/*_onnxruntime-int8_*.py`` say
+The deploy configs ``configs/deploy/*-int8_*.py`` say
 ``backend_config.precision='int8'`` and hold the quantization settings in
-``backend_config.quantization``. :func:`quantize_onnx` quantizes the fp32
+``backend_config.quantization`` (:func:`quantization_settings`; ExecuTorch's
+PT2E quantization is in :mod:`.executorch_xnnpack`). :func:`quantize_onnx` quantizes the fp32
 export with ``onnxruntime.quantization.quantize_static`` (QDQ nodes, INT8
 weights per output channel, activation ranges measured on the calibration
 images) into ``end2end_int8.onnx`` beside it. Calibration images come from
@@ -33,8 +34,11 @@ CALIBRATION_METHODS = {'minmax': CalibrationMethod.MinMax, 'entropy': Calibratio
                        'percentile': CalibrationMethod.Percentile}
 # The dataloader of the model config each calibration split reads.
 CALIBRATION_SPLITS = {'train': 'train_dataloader', 'val': 'val_dataloader'}
-# What a deploy config leaves unsaid.
+# What a deploy config leaves unsaid, per backend: ExecuTorch's quantizer (XNNPACKQuantizer) chooses its observers.
 DEFAULT_QUANTIZATION = dict(num_images=64, per_channel=True, method='minmax', calibration_split='train')
+DEFAULT_QUANTIZATION_OF_BACKEND = {'onnxruntime': DEFAULT_QUANTIZATION,
+                                   'executorch': dict(num_images=64, per_channel=True, calibration_split='train',
+                                                      fp32_modules=[])}
 
 
 class CalibrationError(ValueError):
@@ -45,7 +49,8 @@ def quantization_settings(deploy_cfg: Config) -> Optional[dict]:
     """The deploy config's ``backend_config.quantization`` when its precision is ``'int8'``, else None.
 
     Raises:
-        ValueError: For a precision other than fp32 or int8, an unknown calibration method or split.
+        ValueError: For a precision other than fp32 or int8, a setting the
+            backend does not know, an unknown calibration method or split.
         CalibrationError: For a number of calibration images below 1.
     """
     backend_config = deploy_cfg.get('backend_config', {})
@@ -54,10 +59,15 @@ def quantization_settings(deploy_cfg: Config) -> Optional[dict]:
         raise ValueError(f"backend_config.precision {precision!r} is not one of ['fp32', 'int8']")
     if precision == 'fp32':
         return None
-    settings = dict(DEFAULT_QUANTIZATION, **backend_config.get('quantization', {}))
+    backend = backend_config.get('type', 'onnxruntime')
+    defaults = DEFAULT_QUANTIZATION_OF_BACKEND[backend]
+    unknown = sorted(set(backend_config.get('quantization', {})) - set(defaults))
+    if unknown:
+        raise ValueError(f'quantization setting {unknown[0]!r} is not one of {list(defaults)} (backend {backend!r})')
+    settings = dict(defaults, **backend_config.get('quantization', {}))
     if not isinstance(settings['num_images'], int) or settings['num_images'] < 1:
         raise CalibrationError(f'the number of calibration images must be an int >= 1, not {settings["num_images"]!r}')
-    if settings['method'] not in CALIBRATION_METHODS:
+    if 'method' in settings and settings['method'] not in CALIBRATION_METHODS:
         raise ValueError(f'quantization method {settings["method"]!r} is not one of {list(CALIBRATION_METHODS)}')
     if settings['calibration_split'] not in CALIBRATION_SPLITS:
         raise ValueError(f'quantization calibration_split {settings["calibration_split"]!r} is not one of '

@@ -177,3 +177,25 @@ def flatten_tensors(outputs: Union[torch.Tensor, Sequence]) -> List[torch.Tensor
     if isinstance(outputs, torch.Tensor):
         return [outputs]
     return [tensor for output in outputs for tensor in flatten_tensors(output)]
+
+
+class TensorOutputs(nn.Module):
+    """A model's outputs as one flat tuple of tensors: what an exported graph (ONNX, ``.pte``) returns.
+
+    Args:
+        model (nn.Module): The model.
+        mode (str, optional): The ``mode`` its forward is called with:
+            ``'tensor'`` for a task model's raw outputs (a classifier's
+            logits, a dense detector's class and box maps per level, class
+            maps of every level first, a segmentor's logits); None for a
+            module that takes the input alone (a backbone). Defaults to
+            'tensor'.
+    """
+
+    def __init__(self, model: nn.Module, mode: Optional[str] = 'tensor') -> None:
+        super().__init__()
+        self.model, self.mode = model, mode
+
+    def forward(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        outputs = self.model(inputs) if self.mode is None else self.model(inputs, mode=self.mode)
+        return tuple(flatten_tensors(outputs))

@@ -43,6 +43,14 @@ FLOAT64_TOLERANCE = 1e-10  # fused vs training form in float64 measured 1e-14 he
 # MobileOne's own initialisation (its default init_cfg), instead of the configs' ImageNet checkpoint.
 BACKBONE_INIT = [dict(type='Kaiming', layer=['Conv2d']), dict(type='Constant', val=1, layer=['_BatchNorm'])]
 CANDIDATES = 30  # about as many (anchor, class) pairs pass the score threshold on the test image
+# The demo configs (the INT8 tests run them on the suite's demo data), their main metric and a test image.
+DEMO = {'classification': ('configs/demo/mobileone_s0_demo.py', 'accuracy/top1', 'imagenet/val/circle/val_00000.png'),
+        'detection': ('configs/demo/retinanet_mobileone_s0_demo.py', 'coco/bbox_mAP', 'coco/val2017/000000.jpg'),
+        'segmentation': ('configs/demo/deeplabv3_mobileone_s1_d8_voc12aug_demo.py', 'mIoU',
+                         'VOCdevkit/VOC2012/JPEGImages/demo_aug_00000.jpg')}
+# Of the training split, which holds more in the suite's demo data (30 classification, 40 detection and 24 segmentation
+# images; tests/conftest.py).
+CALIBRATION_IMAGES = 6
 
 
 def small_config(task: str, config: Optional[str] = None, image_size: int = IMAGE_SIZE) -> Config:
@@ -163,3 +171,17 @@ def task_checkpoint(task: str, cfg: Config, directory: Path, image_size: int = I
     checkpoint = str(directory / 'model.pth')
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
     return SimpleNamespace(task=task, cfg=cfg, checkpoint=checkpoint, image=image, directory=directory)
+
+
+def initialised_checkpoint(config: str, path: Path, image: str) -> str:
+    """The config's model with random weights, its BN statistics measured on demo scenes, a few boxes on ``image``."""
+    cfg = load_model_config(config)
+    cfg.model.backbone.init_cfg = BACKBONE_INIT  # load_model_config drops it; unseeded default init otherwise
+    model = build_model(cfg)
+    torch.manual_seed(0)
+    model.init_weights()
+    calibrate_batch_norm_(model, example_inputs(model, 128, num_images=8, seed=1))
+    if 'retinanet' in config:
+        aim_retinanet_detections_(model, image)
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
+    return str(path)

@@ -9,9 +9,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-import torch
 from mmengine.config import Config
-from task_checkpoints import BACKBONE_INIT, aim_retinanet_detections_, calibrate_batch_norm_
+from task_checkpoints import CALIBRATION_IMAGES, DEMO, initialised_checkpoint
 
 from mobileone_mm.deploy.quantize import (
     CalibrationError,
@@ -20,36 +19,15 @@ from mobileone_mm.deploy.quantize import (
     int8_path,
     quantization_settings,
 )
-from mobileone_mm.deploy.task_models import build_model, example_inputs, load_model_config
+from mobileone_mm.deploy.task_models import build_model, load_model_config
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = {'classification': ('configs/demo/mobileone_s0_demo.py', 'accuracy/top1', 'imagenet/val/circle/val_00000.png'),
-        'detection': ('configs/demo/retinanet_mobileone_s0_demo.py', 'coco/bbox_mAP', 'coco/val2017/000000.jpg'),
-        'segmentation': ('configs/demo/deeplabv3_mobileone_s1_d8_voc12aug_demo.py', 'mIoU',
-                         'VOCdevkit/VOC2012/JPEGImages/demo_aug_00000.jpg')}
-# Of the training split, which holds more in the suite's demo data (30 classification, 40 detection and 24 segmentation
-# images; tests/conftest.py).
-CALIBRATION_IMAGES = 6
 DEMO_CONFIGS = sorted(str(path) for path in (ROOT / 'configs/demo').glob('*.py'))
 TASK_OF_SCOPE = {'mmpretrain': 'classification', 'mmdet': 'detection', 'mmseg': 'segmentation'}
 
 
 def int8_config(task: str) -> str:
     return str(ROOT / f'configs/deploy/{task}_onnxruntime-int8_dynamic.py')
-
-
-def initialised_checkpoint(config: str, path: Path, image: str) -> str:
-    """The config's model with random weights, its BN statistics measured on demo scenes, a few boxes on ``image``."""
-    cfg = load_model_config(config)
-    cfg.model.backbone.init_cfg = BACKBONE_INIT  # load_model_config drops it; unseeded default init otherwise
-    model = build_model(cfg)
-    torch.manual_seed(0)
-    model.init_weights()
-    calibrate_batch_norm_(model, example_inputs(model, 128, num_images=8, seed=1))
-    if 'retinanet' in config:
-        aim_retinanet_detections_(model, image)
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
-    return str(path)
 
 
 @pytest.fixture(scope='session', params=[pytest.param(task, marks=pytest.mark.xdist_group(f'int8-{task}'))
