@@ -27,7 +27,7 @@ class LatencyRow:
 
     ``form`` is ``train`` (training form, eval mode), ``fused`` or ``train
     step`` (training form, train mode, forward and backward); ``runtime``
-    ``eager``, ``torch.compile`` or ``onnxruntime``; ``precision`` ``fp32``,
+    ``eager``, ``torch.compile``, ``onnxruntime`` or ``executorch``; ``precision`` ``fp32``,
     ``bf16`` or ``int8``. The timing fields are None for a way that is not
     available on the machine, and ``note`` says why (else it names the
     options). ``gflops_per_s`` (from the fused form's multiply-accumulates)
@@ -193,17 +193,21 @@ def time_candidates(device: torch.device, arch: str, batch: int, candidates: Dic
     """Runs each available candidate once for its error, then times them all in turn on ``inputs``.
 
     A candidate that fails on its first call (e.g. ``torch.compile`` without
-    a compiler) becomes a row whose note is the error, not an abort.
+    a compiler) becomes a row whose note is the error, not an abort; one of
+    another static batch size (a ``.pte``) a row saying which it takes.
     """
-    outputs, failed = {}, {}
+    outputs, untimed = {}, {}
     for name, candidate in candidates.items():
-        if candidate.run is not None:
+        if candidate.batch not in (None, len(inputs)):
+            untimed[name] = dataclasses.replace(candidate, run=None,
+                                                note=f'not timed: it takes batch {candidate.batch} only')
+        elif candidate.run is not None:
             try:
                 outputs[name] = candidate.run(inputs)
             except Exception as error:  # noqa: BLE001 - the row reports it; the other candidates still run
-                failed[name] = dataclasses.replace(candidate, run=None, note=f'failed: {type(error).__name__}: '
-                                                   f'{str(error).splitlines()[0] if str(error) else ""}')
-    candidates = {**candidates, **failed}
+                untimed[name] = dataclasses.replace(candidate, run=None, note=f'failed: {type(error).__name__}: '
+                                                    f'{str(error).splitlines()[0] if str(error) else ""}')
+    candidates = {**candidates, **untimed}
     calls = {name: functools.partial(candidates[name].run, inputs) for name in outputs}
     seconds = time_interleaved(calls, device, config.warmup, config.repeats)
     rows = []

@@ -1,4 +1,4 @@
-"""The ways to run a backbone that the benchmark times: PyTorch eager, ``torch.compile``, bf16, ONNX Runtime fp32/INT8.
+"""The ways to run a backbone that the benchmark times: eager, compiled, bf16, ONNX Runtime and ExecuTorch fp32/INT8.
 
 Each is a :class:`Candidate`: what it is (implementation, form, runtime,
 precision, a note on its options) and a function from an input batch to
@@ -12,8 +12,14 @@ this machine. How a user gets each one (README, "Performance"):
 - ONNX Runtime fp32 and INT8: ``tools/deploy.py`` with
   ``configs/deploy/*_onnxruntime_dynamic.py`` or
   ``*_onnxruntime-int8_dynamic.py`` (the same static QDQ quantization,
-  :func:`mobileone_mm.deploy.quantize.quantize_onnx`).
+  :func:`mobileone_mm.deploy.quantize.quantize_onnx`);
+- ExecuTorch XNNPACK fp32 and INT8, batch 1 (what phones run; a ``.pte``
+  takes one input shape): ``tools/deploy.py`` with
+  ``configs/deploy/*_executorch-xnnpack_static.py`` or
+  ``*_executorch-xnnpack-int8_static.py`` (the same export and PT2E
+  quantization, :mod:`mobileone_mm.deploy.executorch_xnnpack`).
 """
+import os.path as osp
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
@@ -21,8 +27,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..deploy.executorch_xnnpack import PteModel, executorch_threads, export_pte, quantize_for_xnnpack
 from ..deploy.onnxruntime_session import open_session
 from ..deploy.quantize import DEFAULT_QUANTIZATION, quantize_onnx
+from ..deploy.task_models import TensorOutputs
 from .machine import cpu_native_bf16
 from .ort_sessions import export_onnx
 
@@ -37,11 +45,13 @@ class Candidate:
     Args:
         implementation (str): Whose MobileOne: ``mobileone_mm``, ``mmpretrain`` or ``timm``.
         form (str): ``train`` (the training form, in eval mode) or ``fused``.
-        runtime (str): ``eager``, ``torch.compile`` or ``onnxruntime``.
+        runtime (str): ``eager``, ``torch.compile``, ``onnxruntime`` or ``executorch``.
         precision (str): ``fp32``, ``bf16`` or ``int8``.
         run (Callable, optional): Input batch -> outputs; None where the way
             is not available here. Defaults to None.
         note (str): Its options, or why it is not available. Defaults to ''.
+        batch (int, optional): The one batch size it takes (an export of a
+            static input shape), or None for any. Defaults to None.
     """
 
     implementation: str
@@ -50,6 +60,7 @@ class Candidate:
     precision: str
     run: Optional[Run] = None
     note: str = ''
+    batch: Optional[int] = None
 
 
 def eager(model: nn.Module) -> Run:
@@ -87,6 +98,12 @@ def bf16_autocast(model: nn.Module, device: torch.device) -> Candidate:
     return Candidate('mobileone_mm', 'fused', 'eager', 'bf16', run, f'torch.autocast, {native}')
 
 
+def random_images(image_size: int, count: int) -> List[np.ndarray]:
+    """``count`` batches of one random image (standard normal, as normalized images are), the same in every call."""
+    generator = np.random.default_rng(1)
+    return [generator.standard_normal((1, 3, image_size, image_size), np.float32) for _ in range(count)]
+
+
 def onnxruntime_run(path: str, threads: int) -> Run:
     session = open_session(path, threads)
 
@@ -107,19 +124,36 @@ def onnxruntime_candidates(model: nn.Module, image_size: int, directory: str, th
     """
     fp32 = export_onnx(model, torch.zeros(1, 3, image_size, image_size), directory, dynamic_batch=True,
                        opset_version=INT8_OPSET)
-    generator = np.random.default_rng(1)
-    calibration = [generator.standard_normal((1, 3, image_size, image_size), np.float32)
-                   for _ in range(calibration_images)]
-    int8 = quantize_onnx(fp32, calibration, DEFAULT_QUANTIZATION)
+    int8 = quantize_onnx(fp32, random_images(image_size, calibration_images), DEFAULT_QUANTIZATION)
     method = f'static QDQ, {DEFAULT_QUANTIZATION["method"]}, per-channel weights, {calibration_images} random images'
     return [Candidate('mobileone_mm', 'fused', 'onnxruntime', 'fp32', onnxruntime_run(fp32, threads),
                       'CPU provider, spinning off'),
             Candidate('mobileone_mm', 'fused', 'onnxruntime', 'int8', onnxruntime_run(int8, threads), method)]
 
 
+def executorch_candidates(model: nn.Module, image_size: int, directory: str,
+                          calibration_images: int) -> List[Candidate]:
+    """``model`` lowered to XNNPACK ``.pte`` files of batch 1 in ExecuTorch's runtime, in fp32 and quantized to INT8.
+
+    The INT8 graph is quantized by PT2E with ExecuTorch's ``XNNPACKQuantizer``
+    (per-channel symmetric weights, the INT8 deploy configs' default),
+    calibrated on the ONNX Runtime INT8 model's random images.
+    """
+    program = TensorOutputs(model, mode=None).eval()
+    inputs = torch.zeros(1, 3, image_size, image_size)
+    calibration = [torch.from_numpy(image) for image in random_images(image_size, calibration_images)]
+    files = {'fp32': osp.join(directory, 'model.pte'), 'int8': osp.join(directory, 'model_int8.pte')}
+    export_pte(program, inputs, files['fp32'])
+    export_pte(quantize_for_xnnpack(program, inputs, calibration), inputs, files['int8'])
+    notes = {'fp32': f'XNNPACK, {executorch_threads()} threads',
+             'int8': f'PT2E XNNPACKQuantizer, per-channel weights, {calibration_images} random images'}
+    return [Candidate('mobileone_mm', 'fused', 'executorch', precision, PteModel(path), notes[precision], batch=1)
+            for precision, path in files.items()]
+
+
 def fused_candidates(model: nn.Module, device: torch.device, image_size: int, directory: str,
                      calibration_images: int) -> Sequence[Candidate]:
-    """This package's fused ``model`` beyond PyTorch eager fp32: compiled, bf16 and, on the CPU, ONNX Runtime.
+    """This package's fused ``model`` beyond PyTorch eager fp32: compiled, bf16, on the CPU ONNX Runtime and ExecuTorch.
 
     It resets dynamo first: dynamo keeps the compiled graphs of every
     MobileOne under the one forward it shares, at most 8 (recompile_limit),
@@ -130,5 +164,6 @@ def fused_candidates(model: nn.Module, device: torch.device, image_size: int, di
     if device.type == 'cpu':
         candidates += onnxruntime_candidates(model, image_size, directory, torch.get_num_threads(),
                                              calibration_images)
+        candidates += executorch_candidates(model, image_size, directory, calibration_images)
     return candidates
 

@@ -62,7 +62,7 @@ def test_quick_run_writes_every_output(quick_run: Path) -> None:
 
 
 FUSED_WAYS = {('eager', 'fp32'), ('torch.compile', 'fp32'), ('eager', 'bf16'), ('onnxruntime', 'fp32'),
-              ('onnxruntime', 'int8')}
+              ('onnxruntime', 'int8'), ('executorch', 'fp32'), ('executorch', 'int8')}
 
 
 @pytest.mark.slow  # the whole benchmark, in its own process
@@ -209,6 +209,16 @@ def test_a_way_that_fails_becomes_a_row_that_says_so() -> None:
                            torch.ones(1, 3), {'mmpretrain': torch.ones(1, 3) * 2}, size, BenchmarkConfig.quick())
     assert rows[0].median_ms > 0 and rows[0].max_rel_error == 0 and rows[0].cosine == pytest.approx(1)
     assert rows[1].median_ms is None and rows[1].note == 'failed: RuntimeError: no C++ compiler'
+
+
+def test_a_way_of_another_static_batch_becomes_a_row_that_says_so() -> None:
+    calls = []
+    size = SizeRow('s0', 1, 1, 1, 1, 1, 1, 1, 71.0)
+    candidates = {'mmpretrain': Candidate('mmpretrain', 'fused', 'eager', 'fp32', lambda inputs: inputs * 2),
+                  'pte': Candidate('mobileone_mm', 'fused', 'executorch', 'fp32', calls.append, batch=1)}
+    rows = time_candidates(torch.device('cpu'), 's0', 2, candidates, {'mmpretrain': 1, 'pte': 1},
+                           torch.ones(2, 3), {'mmpretrain': torch.ones(2, 3) * 2}, size, BenchmarkConfig.quick())
+    assert rows[1].median_ms is None and rows[1].note == 'not timed: it takes batch 1 only' and not calls
 
 
 def test_published_figures_are_mmpretrains_metafile() -> None:
