@@ -243,7 +243,8 @@ def deploy_pte(deploy_cfg: Union[str, Config], model_cfg: Union[str, Config], ch
                                             at_network_size=task == 'Segmentation')
         export_inputs = data['inputs'] if test_image in (None, image) else \
             pytorch_prediction(reference, task_processor, deploy_cfg, image)[0]['inputs']
-        delegate_calls = export_pte(TensorOutputs(fused).eval(), export_inputs, pte_file)
+        program = TensorOutputs(fused).eval()
+        delegate_calls = export_pte(program, export_inputs, pte_file)
         with torch.no_grad():
             actual = predict_from_outputs(reference, PteModel(pte_file)(data['inputs']), data['data_samples'])[0]
         result = DeployResult([pte_file], num_fused_blocks, AGREEMENT_BY_TASK[task](expected, actual), expected,
@@ -254,7 +255,7 @@ def deploy_pte(deploy_cfg: Union[str, Config], model_cfg: Union[str, Config], ch
                                                            quantization['num_images'])
             result.calibration_inputs = calibration_inputs(static_cfg, model_cfg, reference, result.calibration_images)
             calibration = [torch.from_numpy(array) for array in result.calibration_inputs]
-            quantized = quantize_for_xnnpack(TensorOutputs(fused).eval(), export_inputs, calibration,
+            quantized = quantize_for_xnnpack(program, export_inputs, calibration,
                                              quantization['per_channel'], quantization['fp32_modules'])
             result.int8_file = int8_path(pte_file)
             export_pte(quantized, export_inputs, result.int8_file)

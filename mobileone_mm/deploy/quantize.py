@@ -75,9 +75,9 @@ def quantization_settings(deploy_cfg: Config) -> Optional[dict]:
     return settings
 
 
-def int8_path(onnx_file: str) -> str:
-    """``DIR/end2end.onnx`` -> ``DIR/end2end_int8.onnx``."""
-    stem, extension = osp.splitext(onnx_file)
+def int8_path(model_file: str) -> str:
+    """``DIR/end2end.onnx`` -> ``DIR/end2end_int8.onnx``, ``DIR/end2end.pte`` -> ``DIR/end2end_int8.pte``."""
+    stem, extension = osp.splitext(model_file)
     return f'{stem}{INT8_SUFFIX}{extension}'
 
 
