@@ -6,7 +6,8 @@ workarounds of :mod:`mobileone_mm.compat` for the pinned stack: mmengine's
 checkpoint loading through torch's weights-only unpickler with an allow-list and
 its checkpoint saving atomic, mmdet 3.3.0's SSD head able to predict, and mmdeploy
 exporting with the TorchScript exporter, selecting detection candidates as mmdet
-does and finding its rewriters' callers without reading source files. The
+does, finding its rewriters' callers without reading source files, and converting
+and running OpenVINO models with OpenVINO's current API. The
 environment variable ``MOBILEONE_MM_COMPAT_OFF`` (``all`` or a comma-separated
 list of their names) switches them off.
 

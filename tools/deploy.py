@@ -1,7 +1,7 @@
-"""Export a model to ONNX with mmdeploy (or to ExecuTorch), run it in its runtime and check it against PyTorch.
+"""Export a model with mmdeploy to ONNX Runtime or OpenVINO (or to ExecuTorch), run it there and check it.
 
 The interface of mmdeploy's tools/deploy.py (whose wheel does not ship it), for
-the ONNX Runtime backend: DEPLOY_CFG is one of configs/deploy/. The exported
+the ONNX Runtime and OpenVINO backends: DEPLOY_CFG is one of configs/deploy/. The exported
 model is re-parameterized, written to WORK_DIR/end2end.onnx and compared with
 the PyTorch model on the image; the exit status is 1 when they disagree. With
 --dump-info the SDK's files go beside it and the SDK is checked too. An INT8
@@ -9,7 +9,11 @@ deploy config (*_onnxruntime-int8_*.py) also writes WORK_DIR/end2end_int8.onnx,
 calibrated on images of the model config's training set (the deploy config's
 quantization.calibration_split), never the ones it is evaluated on, and prints the
 metric of PyTorch, ONNX Runtime fp32 and INT8 on its test set, and the latency
-of both ONNX models. An ExecuTorch deploy config (*_executorch-xnnpack_*.py)
+of both ONNX models. An OpenVINO deploy config (*_openvino_*.py) converts the
+export to WORK_DIR/end2end.xml and checks it in f32; its bf16 config
+(*_openvino-bf16_*.py) then prints the agreement in bf16 and the test-set
+metric and latency of both, its INT8 config (*_openvino-int8_*.py) quantizes it
+with NNCF into WORK_DIR/end2end_int8.xml and prints the same. An ExecuTorch deploy config (*_executorch-xnnpack_*.py)
 writes WORK_DIR/end2end.pte for phones instead and checks it in ExecuTorch's
 runtime (mobileone_mm/deploy/executorch_xnnpack.py); its INT8 config
 (*_executorch-xnnpack-int8_*.py) also writes WORK_DIR/end2end_int8.pte and
@@ -29,21 +33,33 @@ from typing import List
 
 import numpy as np
 import torch
-from mmdeploy.utils import get_root_logger
+from mmdeploy.utils import Backend, get_root_logger
 from mmengine.config import Config
 
-from mobileone_mm.deploy.evaluate import MAIN_METRIC, PrecisionRow, compare_precisions, compare_pte_precisions
+from mobileone_mm.deploy.evaluate import (
+    MAIN_METRIC,
+    PrecisionRow,
+    compare_openvino_precisions,
+    compare_precisions,
+    compare_pte_precisions,
+)
 from mobileone_mm.deploy.executorch_xnnpack import deploy_pte, executorch_threads, is_executorch_config
 from mobileone_mm.deploy.export import DeployError, deploy
-from mobileone_mm.deploy.quantize import quantization_settings
-from mobileone_mm.deploy.task_models import load_model_config
+from mobileone_mm.deploy.quantize import calibration_inputs, quantization_settings
+from mobileone_mm.deploy.task_models import build_checkpoint_model, load_model_config
 from mobileone_mm.engine.cli import add_cfg_options, one_line_errors
 from mobileone_mm.utils.logging import quiet_console_with_log_file
+from mobileone_mm.utils.openvino_model import inference_precision
+
+# The runtime and the exported model's kind, for the messages, of each mmdeploy backend.
+RUNTIME_OF_BACKEND = {Backend.ONNXRUNTIME.value: ('ONNX Runtime', 'ONNX'),
+                      Backend.OPENVINO.value: ('OpenVINO', 'OpenVINO')}
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('deploy_cfg', help='deploy config path (configs/deploy/*_onnxruntime_*.py)')
+    parser.add_argument('deploy_cfg', help='deploy config path (configs/deploy/*_onnxruntime_*.py, *_openvino_*.py, '
+                        '*_executorch-xnnpack_*.py)')
     parser.add_argument('model_cfg', help='model config path')
     parser.add_argument('checkpoint', help='model checkpoint path')
     parser.add_argument('img', help='image used to convert the model')
@@ -56,7 +72,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--timing-batch', type=int, default=1,
                         help='batch of calibration inputs the INT8 and fp32 models are timed on (same shape needed)')
     parser.add_argument('--threads', type=int, default=torch.get_num_threads(),
-                        help="ONNX Runtime's threads when timing the INT8 and fp32 models")
+                        help="ONNX Runtime's or OpenVINO's threads when timing the reduced-precision and fp32 models")
     parser.add_argument('--device', default='cpu', help='device used for conversion and testing')
     add_cfg_options(parser, help='override model config settings, e.g. model.backbone.deploy=True for a fused '
                     'checkpoint')
@@ -89,11 +105,15 @@ def deploy_and_check(args: argparse.Namespace) -> None:
         else:
             result = deploy(deploy_cfg, args.model_cfg, args.checkpoint, args.img, args.work_dir, args.device,
                             args.test_img, args.cfg_options, args.dump_info)
-            runtime, exported = 'ONNX Runtime', 'ONNX'
+            runtime, exported = RUNTIME_OF_BACKEND[deploy_cfg.backend_config.type]
     delegated = '' if result.delegate_calls is None else \
         f'; {result.delegate_calls} XNNPACK delegate calls, no convolution left to the portable kernels'
     print(f'exported {result.backend_files[0]} ({result.num_fused_blocks} MobileOne blocks fused{delegated})')
-    print(f'{runtime} vs PyTorch on {args.test_img or args.img}: {result.agreement.summary}')
+    checked_in = '' if result.inference_precision is None else ' in f32'
+    print(f'{runtime}{checked_in} vs PyTorch on {args.test_img or args.img}: {result.agreement.summary}')
+    if result.precision_agreement is not None:
+        print(f'{runtime} in {result.inference_precision} (the deploy config\'s inference_precision '
+              f'{inference_precision(deploy_cfg)!r}) vs PyTorch: {result.precision_agreement.summary}')
     if result.sdk_agreement is not None:
         print(f'wrote the SDK files beside it; mmdeploy SDK vs PyTorch at the original size: '
               f'{result.sdk_agreement.summary}')
@@ -101,24 +121,35 @@ def deploy_and_check(args: argparse.Namespace) -> None:
         raise SystemExit(f'FAILED: the {exported} model does not reproduce the PyTorch model')
     if result.sdk_agreement is not None and not result.sdk_agreement.passed:
         raise SystemExit('FAILED: the SDK does not reproduce the PyTorch model')
-    if result.int8_file is not None:
+    if result.int8_file is None and result.precision_agreement is None:
+        return
+    model_cfg = load_model_config(args.model_cfg, args.cfg_options)
+    if result.int8_file is None:  # OpenVINO in bf16, timed on copies of the export image
+        print(f'evaluating OpenVINO in {result.inference_precision} on the test set:')
+        inputs = calibration_inputs(deploy_cfg, model_cfg, build_checkpoint_model(model_cfg, args.checkpoint),
+                                    [args.img] * args.timing_batch)
+    else:
         split = quantization_settings(deploy_cfg)['calibration_split']
         print(f'quantized {result.int8_file} (calibrated on {len(result.calibration_images)} images of the {split} '
               'split); evaluating on the test set:')
-        model_cfg = load_model_config(args.model_cfg, args.cfg_options)
-        timing_input = timing_batch(result.calibration_inputs, args.timing_batch)
-        if is_executorch_config(deploy_cfg):
-            print(f"(PyTorch and both .pte on the test images resized to the .pte's input, "
-                  f'{tuple(timing_input.shape[-2:])})')
-            rows = compare_pte_precisions(model_cfg, args.checkpoint, result.backend_files[0], result.int8_file,
-                                          torch.from_numpy(timing_input))
-            threads = executorch_threads()
-        else:
-            rows = compare_precisions(deploy_cfg, model_cfg, args.checkpoint, result.backend_files[0],
-                                      result.int8_file, timing_input, args.work_dir, args.threads, args.device,
-                                      with_sdk=args.dump_info)
-            threads = args.threads
-        print_precision_table(rows, MAIN_METRIC[model_cfg.default_scope], timing_input.shape, threads)
+        inputs = result.calibration_inputs
+    timing_input = timing_batch(inputs, args.timing_batch)
+    if is_executorch_config(deploy_cfg):
+        print(f"(PyTorch and both .pte on the test images resized to the .pte's input, "
+              f'{tuple(timing_input.shape[-2:])})')
+        rows = compare_pte_precisions(model_cfg, args.checkpoint, result.backend_files[0], result.int8_file,
+                                      torch.from_numpy(timing_input))
+        threads = executorch_threads()
+    elif deploy_cfg.backend_config.type == Backend.OPENVINO.value:
+        rows = compare_openvino_precisions(deploy_cfg, model_cfg, args.checkpoint, result.backend_files[0],
+                                           result.int8_file, timing_input, args.work_dir, args.threads)
+        threads = args.threads
+    else:
+        rows = compare_precisions(deploy_cfg, model_cfg, args.checkpoint, result.backend_files[0],
+                                  result.int8_file, timing_input, args.work_dir, args.threads, args.device,
+                                  with_sdk=args.dump_info)
+        threads = args.threads
+    print_precision_table(rows, MAIN_METRIC[model_cfg.default_scope], timing_input.shape, threads)
 
 
 def timing_batch(inputs: List[np.ndarray], batch: int) -> np.ndarray:

@@ -60,12 +60,13 @@ mmcv_wheel() {
 
 verify() {
     "$VENV/bin/python" - <<'EOF' || die "the stack does not import; see the traceback above."
-import mmcv, mmdeploy, mmdeploy_runtime, mmdet, mmengine, mmpretrain, mmseg, onnxruntime, torch
+import mmcv, mmdeploy, mmdeploy_runtime, mmdet, mmengine, mmpretrain, mmseg, nncf, onnxruntime, openvino, torch
 from executorch.runtime import Runtime  # noqa: F401  (ExecuTorch's runtime, with the XNNPACK delegate)
 from mmcv.ops import nms  # noqa: F401  (compiled ops are present)
 print(f'install_env: torch {torch.__version__}, mmengine {mmengine.__version__}, mmcv {mmcv.__version__} (ops), '
       f'mmpretrain {mmpretrain.__version__}, mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, '
-      f'mmdeploy {mmdeploy.__version__}, onnxruntime {onnxruntime.__version__}, executorch (XNNPACK)')
+      f'mmdeploy {mmdeploy.__version__}, onnxruntime {onnxruntime.__version__}, executorch (XNNPACK), '
+      f'openvino {openvino.__version__}, nncf {nncf.__version__}')
 EOF
 }
 

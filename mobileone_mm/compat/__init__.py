@@ -16,6 +16,11 @@
   with ``inspect.stack()``, seconds per export.
 - :mod:`.ssd_head_loss_cls`: mmdet 3.3.0's ``SSDHead`` fails to predict for
   want of a ``loss_cls``.
+- :mod:`.openvino_conversion`: mmdeploy converts ONNX to OpenVINO with the
+  Model Optimizer command ``mo``, which OpenVINO no longer ships; it gets
+  ``openvino.convert_model``.
+- :mod:`.openvino_runtime`: mmdeploy runs OpenVINO models with ``IECore``,
+  removed in OpenVINO 2024.0, at batch 1 only; it gets ``openvino.Core``.
 - :mod:`.config_package_lookup`: mmengine's ``Config.fromfile`` looks a
   package and all its metafiles up again for each ``package::`` base config.
 
@@ -31,6 +36,8 @@ from .checkpoint_retention import install_checkpoint_retention
 from .config_package_lookup import install_config_package_lookup
 from .mmdeploy_candidate_selection import install_mmdet_candidate_selection
 from .mmdeploy_frame_lookup import install_fast_frame_lookup
+from .openvino_conversion import install_openvino_conversion
+from .openvino_runtime import install_openvino_runtime
 from .ssd_head_loss_cls import install_ssd_head_loss_cls
 from .torchscript_onnx_export import install_torchscript_onnx_export
 from .weights_only_checkpoint import UnsafeCheckpointError, install_safe_checkpoint_loading
@@ -44,6 +51,8 @@ PATCHES: Dict[str, Callable[[], None]] = {
     'torchscript_onnx_export': install_torchscript_onnx_export,
     'mmdeploy_candidate_selection': install_mmdet_candidate_selection,
     'mmdeploy_frame_lookup': install_fast_frame_lookup,
+    'openvino_conversion': install_openvino_conversion,
+    'openvino_runtime': install_openvino_runtime,
     'config_package_lookup': install_config_package_lookup,
 }
 SWITCH_OFF_VARIABLE = 'MOBILEONE_MM_COMPAT_OFF'
@@ -80,5 +89,6 @@ def install_compat_patches(environ: Mapping[str, str] = os.environ) -> List[str]
 
 __all__ = ['PATCHES', 'SWITCH_OFF_VARIABLE', 'UnsafeCheckpointError', 'install_atomic_checkpoint_saving',
            'install_checkpoint_retention', 'install_compat_patches', 'install_fast_frame_lookup',
-           'install_config_package_lookup', 'install_mmdet_candidate_selection',
+           'install_config_package_lookup', 'install_mmdet_candidate_selection', 'install_openvino_conversion',
+           'install_openvino_runtime',
            'install_safe_checkpoint_loading', 'install_ssd_head_loss_cls', 'install_torchscript_onnx_export']

@@ -26,6 +26,12 @@ from tqdm import tqdm
 
 from ..engine.runner import build_runner, configure_testing
 from ..utils.logging import quiet_mmengine_logger
+from ..utils.openvino_model import (
+    compile_openvino_model,
+    computed_precision,
+    inference_precision,
+    with_inference_precision,
+)
 from ..utils.timing import Timing, time_interleaved
 from .executorch_xnnpack import PteModel, predict_from_outputs
 from .export import DeployError
@@ -69,6 +75,32 @@ def compare_precisions(deploy_cfg: Config, model_cfg: Config, checkpoint: str, f
         PrecisionRow('ONNX Runtime INT8', evaluate_backend(deploy_cfg, model_cfg, [int8_file],
                                                            osp.join(work_dir, 'test_int8'), device), latency['int8']),
     ] + sdk
+
+
+def compare_openvino_precisions(deploy_cfg: Config, model_cfg: Config, checkpoint: str, fp32_file: str,
+                                int8_file: Optional[str], timing_input: np.ndarray, work_dir: str,
+                                threads: int) -> List[PrecisionRow]:
+    """The checkpoint in PyTorch and its OpenVINO model in f32, then in the reduced precision the config asks for.
+
+    That is the INT8 model when ``int8_file`` is given (what is not quantized
+    computing in the deploy config's ``inference_precision``), else the fp32
+    model in that precision (e.g. bf16). Both OpenVINO models are timed in the
+    same run, interleaved, on ``timing_input``, with ``threads`` threads.
+    """
+    precision = inference_precision(deploy_cfg)
+    models = {'f32': (fp32_file, 'f32'), 'reduced': (int8_file or fp32_file, precision)}
+    compiled = {name: compile_openvino_model(path, model_precision, threads)
+                for name, (path, model_precision) in models.items()}
+    ran = computed_precision(compiled['reduced'])
+    names = {'f32': 'OpenVINO f32', 'reduced': f'OpenVINO {ran}' if int8_file is None else
+             'OpenVINO INT8' + ('' if ran == 'f32' else f' ({ran} elsewhere)')}
+    latency = time_openvino_models(compiled, timing_input)
+    rows = [PrecisionRow('PyTorch fp32', evaluate_pytorch(model_cfg, checkpoint, osp.join(work_dir, 'test_pytorch')))]
+    for name, (path, model_precision) in models.items():
+        metrics = evaluate_backend(with_inference_precision(deploy_cfg, model_precision), model_cfg, [path],
+                                   osp.join(work_dir, f'test_{name}'))
+        rows.append(PrecisionRow(names[name], metrics, latency[name]))
+    return rows
 
 
 def evaluate_pytorch(model_cfg: Config, checkpoint: str, work_dir: str) -> Dict[str, float]:
@@ -183,6 +215,22 @@ def evaluate_at_input_size(model_cfg: Config, model: torch.nn.Module,
                     predicted = predict_from_outputs(model, predictor(data['inputs'][index:index + 1]), [sample])
                     evaluators[name].process(data_samples=predicted, data_batch=batch)
         return {name: evaluator.evaluate(len(dataloader.dataset)) for name, evaluator in evaluators.items()}
+
+
+def time_openvino_models(compiled: Dict[str, object], inputs: np.ndarray, repeats: int = 20) -> Dict[str, Timing]:
+    """Times compiled OpenVINO models on one input in interleaved rounds.
+
+    Args:
+        compiled (dict): By name, models of :func:`~mobileone_mm.utils.openvino_model.compile_openvino_model`.
+        inputs (np.ndarray): The input batch.
+        repeats (int): Rounds timed. Defaults to 20.
+    """
+    calls = {}
+    for name, model in compiled.items():
+        request = model.create_infer_request()
+        calls[name] = lambda request=request: request.infer({0: inputs})
+    seconds = time_interleaved(calls, torch.device('cpu'), warmup=3, repeats=repeats)
+    return {name: Timing.from_seconds(values) for name, values in seconds.items()}
 
 
 def time_onnx_models(onnx_files: Dict[str, str], inputs: np.ndarray, threads: int, repeats: int = 20

@@ -1,8 +1,8 @@
-"""Deployment with mmdeploy: export to ONNX, run in ONNX Runtime, check against PyTorch.
+"""Deployment with mmdeploy: export to ONNX, convert for the backend, run it there, check against PyTorch.
 
 :func:`deploy` does what mmdeploy's ``tools/deploy.py`` does for the ONNX
-Runtime backend, through mmdeploy's Python API, and then checks the exported
-model. On the way it
+Runtime and OpenVINO backends, through mmdeploy's Python API (``torch2onnx``,
+then ``to_backend``), and then checks the exported model. On the way it
 
 - refuses a checkpoint that does not fit the model config (mmdeploy itself
   loads non-strictly and would export whatever it got),
@@ -11,7 +11,9 @@ model. On the way it
 - checks that mmdeploy's PyTorch model was re-parameterized (its
   ``build_pytorch_model`` reverts SyncBN, then calls
   ``model.backbone.switch_to_deploy()``),
-- runs the ONNX model through mmdeploy's backend model, and the checkpoint
+- runs the backend's model through mmdeploy's backend model (OpenVINO's in
+  f32, whatever precision the deploy config asks for; a reduced one is
+  compared with PyTorch next, and judged by the test-set metric), and the checkpoint
   in PyTorch as the config builds it (the training form, unless the config
   says ``model.backbone.deploy=True``), on the same preprocessed image, and
   compares their predictions (:mod:`mobileone_mm.deploy.agreement`).
@@ -33,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 from mmdeploy.apis import build_task_processor, torch2onnx
+from mmdeploy.apis.utils import to_backend
 from mmdeploy.backend.sdk.export_info import export2SDK
 from mmdeploy.utils import Backend, get_ir_config
 from mmengine.config import Config
@@ -42,14 +45,22 @@ from mmengine.structures import BaseDataElement
 from ..models import MobileOneBlock
 from ..utils.config import config_name
 from ..utils.files import folder_removed_on_failure
+from ..utils.openvino_model import (
+    compile_openvino_model,
+    computed_precision,
+    inference_precision,
+    with_inference_precision,
+)
 from .agreement import AGREEMENT_BY_TASK, Agreement
 from .prediction import pytorch_prediction
-from .quantize import calibration_images, calibration_inputs, quantization_settings, quantize_onnx
+from .quantize import calibration_images, calibration_inputs, quantization_settings, quantize_onnx, quantize_openvino
 from .task_models import build_checkpoint_model, load_model_config
 
 # mmdeploy's task for each framework, and the prefix of its deploy configs in configs/deploy/.
 TASK_OF_FRAMEWORK = {'mmpretrain': ('Classification', 'classification'), 'mmdet': ('ObjectDetection', 'detection'),
                      'mmseg': ('Segmentation', 'segmentation')}
+# The mmdeploy backends deploy() exports to, and how their deploy configs in configs/deploy/ are named.
+MMDEPLOY_BACKENDS = {Backend.ONNXRUNTIME.value: 'onnxruntime_*.py', Backend.OPENVINO.value: 'openvino_*.py'}
 
 
 class DeployError(RuntimeError):
@@ -62,9 +73,10 @@ class DeployResult:
 
     Attributes:
         backend_files (list[str]): The exported model files
-            (``<work_dir>/end2end.onnx``).
+            (``<work_dir>/end2end.onnx``; OpenVINO's ``end2end.xml``).
         num_fused_blocks (int): MobileOne blocks fused in the exported model.
-        agreement (Agreement): ONNX Runtime's predictions against PyTorch's.
+        agreement (Agreement): The backend's predictions against PyTorch's
+            (OpenVINO's in f32).
         pytorch_prediction (BaseDataElement): The prediction of the
             checkpoint's model as the config builds it, in PyTorch
             (``DataSample``, ``DetDataSample`` or ``SegDataSample``;
@@ -79,6 +91,11 @@ class DeployResult:
         calibration_inputs (list[np.ndarray], optional): Their network inputs.
         delegate_calls (int, optional): The XNNPACK delegate calls of an
             ExecuTorch ``.pte`` (each runs a delegated subgraph).
+        inference_precision (str, optional): What OpenVINO computes in with
+            the deploy config's ``inference_precision`` (``'f32'`` or ``'bf16'``).
+        precision_agreement (Agreement, optional): OpenVINO's predictions in
+            that precision against PyTorch's, when it is not f32 (no limit holds
+            them: the test-set metric judges a reduced precision).
     """
     backend_files: List[str]
     num_fused_blocks: int
@@ -90,6 +107,8 @@ class DeployResult:
     calibration_images: Optional[List[str]] = None
     calibration_inputs: Optional[List[np.ndarray]] = None
     delegate_calls: Optional[int] = None
+    inference_precision: Optional[str] = None
+    precision_agreement: Optional[Agreement] = None
 
 
 def deploy(deploy_cfg: Union[str, Config],
@@ -101,18 +120,18 @@ def deploy(deploy_cfg: Union[str, Config],
            test_image: Optional[str] = None,
            cfg_options: Optional[dict] = None,
            dump_info: bool = False) -> DeployResult:
-    """Exports a checkpoint to ONNX with mmdeploy and checks it in ONNX Runtime.
+    """Exports a checkpoint with mmdeploy to ONNX Runtime or OpenVINO and checks it there.
 
     Args:
         deploy_cfg (str | Config): An mmdeploy deploy config for ONNX Runtime
-            (see ``configs/deploy/``).
+            or OpenVINO (see ``configs/deploy/``).
         model_cfg (str | Config): The model config of mmpretrain, mmdet or
             mmseg; the backbone's pretrained ``init_cfg`` is ignored.
         checkpoint (str): The checkpoint, in the training form or fused (with
             ``model.backbone.deploy=True`` in ``model_cfg``).
         image (str): The image the model is exported with.
         work_dir (str): Where the ONNX file goes.
-        device (str): Device of PyTorch and ONNX Runtime. Defaults to 'cpu'.
+        device (str): Device of PyTorch and the backend. Defaults to 'cpu'.
         test_image (str, optional): The image of the comparison. Defaults to
             ``image``.
         cfg_options (dict, optional): Overrides of the model config, e.g.
@@ -124,15 +143,17 @@ def deploy(deploy_cfg: Union[str, Config],
             SDK's prediction too. Defaults to False.
 
     Returns:
-        DeployResult: The ONNX file, the number of fused blocks, the
-        agreement of the predictions (check ``agreement.passed``) and the
+        DeployResult: The backend's model file, the number of fused blocks,
+        the agreement of the predictions (check ``agreement.passed``) and the
         predictions; for an INT8 deploy config also the INT8 model beside
-        the fp32 one (``end2end_int8.onnx``), calibrated on images of the
-        model config's training set unless its quantization settings say
+        the fp32 one (``end2end_int8.onnx`` by ONNX Runtime's quantization,
+        ``end2end_int8.xml`` by NNCF's), calibrated on images of the model
+        config's training set unless its quantization settings say
         otherwise (:mod:`mobileone_mm.deploy.quantize`).
 
     Raises:
-        ValueError: If the deploy config's backend is not ONNX Runtime, its
+        ValueError: If the deploy config's backend is not ONNX Runtime or
+            OpenVINO, SDK files are asked of OpenVINO, its
             task is not the model config's (classification for mmpretrain,
             detection for mmdet, segmentation for mmseg), its quantization
             settings are not valid (:class:`CalibrationError` for the
@@ -146,21 +167,34 @@ def deploy(deploy_cfg: Union[str, Config],
     deploy_cfg = Config.fromfile(deploy_cfg) if isinstance(deploy_cfg, str) else deploy_cfg
     model_cfg = load_model_config(model_cfg, cfg_options)
     check_deploy_config(deploy_cfg, model_cfg)
+    backend = deploy_cfg.backend_config.type
+    openvino = backend == Backend.OPENVINO.value
+    precision = inference_precision(deploy_cfg) if openvino else None
+    if openvino and dump_info:
+        raise ValueError('--dump-info: the SDK files are for ONNX Runtime; the mmdeploy SDK wheel (mmdeploy-runtime) '
+                         'runs no OpenVINO model')
     quantization = quantization_settings(deploy_cfg)
     reference = build_checkpoint_model(model_cfg, checkpoint, device)
     for path in {image, test_image or image}:
         check_image(path)
 
     with folder_removed_on_failure(work_dir):
-        backend_files = [osp.join(work_dir, get_ir_config(deploy_cfg)['save_file'])]
+        onnx_file = osp.join(work_dir, get_ir_config(deploy_cfg)['save_file'])
         with DefaultScope.overwrite_default_scope(model_cfg.default_scope):
-            torch2onnx(image, work_dir, osp.basename(backend_files[0]), deploy_cfg, model_cfg, checkpoint, device)
+            torch2onnx(image, work_dir, osp.basename(onnx_file), deploy_cfg, model_cfg, checkpoint, device)
+            backend_files = to_backend(backend, [onnx_file], work_dir=work_dir, deploy_cfg=deploy_cfg, device=device)
             if dump_info:
                 # a copy: export2SDK pops keys of the model config (e.g. its head's type)
                 export2SDK(copy.deepcopy(deploy_cfg), copy.deepcopy(model_cfg), work_dir, pth=checkpoint,
                            device=device)
-        result = check_backend_files(deploy_cfg, model_cfg, checkpoint, backend_files, test_image or image, device,
+        checked_cfg = with_inference_precision(deploy_cfg, 'f32') if openvino else deploy_cfg
+        result = check_backend_files(checked_cfg, model_cfg, checkpoint, backend_files, test_image or image, device,
                                      reference)
+        if openvino:
+            result.inference_precision = computed_precision(compile_openvino_model(backend_files[0], precision))
+            if result.inference_precision != 'f32' and quantization is None:
+                result.precision_agreement = check_backend_files(deploy_cfg, model_cfg, checkpoint, backend_files,
+                                                                 test_image or image, device, reference).agreement
         if dump_info:
             from .sdk import check_sdk  # mmdeploy_runtime loads its ONNX Runtime: only when asked for
             result.sdk_agreement = check_sdk(work_dir, deploy_cfg, model_cfg, checkpoint, test_image or image, device,
@@ -170,7 +204,8 @@ def deploy(deploy_cfg: Union[str, Config],
                                                            quantization['num_images'])
             result.calibration_inputs = calibration_inputs(deploy_cfg, model_cfg, reference,
                                                            result.calibration_images, device)
-            result.int8_file = quantize_onnx(backend_files[0], result.calibration_inputs, quantization)
+            quantize = quantize_openvino if openvino else quantize_onnx
+            result.int8_file = quantize(backend_files[0], result.calibration_inputs, quantization)
     return result
 
 
@@ -209,7 +244,7 @@ def check_backend_files(deploy_cfg: Config, model_cfg: Config, checkpoint: str, 
 
 
 def check_deploy_config(deploy_cfg: Config, model_cfg: Config) -> str:
-    """Checks that the deploy config exports to ONNX Runtime the task of the model config's framework.
+    """Checks that the deploy config exports to ONNX Runtime or OpenVINO the task of the model config's framework.
 
     Returns:
         str: mmdeploy's task name, e.g. ``'ObjectDetection'``.
@@ -218,10 +253,11 @@ def check_deploy_config(deploy_cfg: Config, model_cfg: Config) -> str:
         ValueError: Naming the backend or task found and what is allowed.
     """
     backend = deploy_cfg.get('backend_config', {}).get('type')
-    if backend != Backend.ONNXRUNTIME.value:
+    if backend not in MMDEPLOY_BACKENDS:
         raise ValueError(f'{config_name(deploy_cfg)}: backend {backend!r} is not supported; the deploy configs '
-                         f'here are for {Backend.ONNXRUNTIME.value!r} (configs/deploy/*_onnxruntime_*.py)')
-    return check_deploy_task(deploy_cfg, model_cfg, 'onnxruntime_*.py')
+                         f'here are for {list(MMDEPLOY_BACKENDS)} (configs/deploy/*_onnxruntime_*.py, '
+                         '*_openvino_*.py) and ExecuTorch (*_executorch-xnnpack_*.py)')
+    return check_deploy_task(deploy_cfg, model_cfg, MMDEPLOY_BACKENDS[backend])
 
 
 def check_deploy_task(deploy_cfg: Config, model_cfg: Config, config_pattern: str) -> str:

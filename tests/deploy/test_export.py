@@ -132,7 +132,8 @@ def write_deploy_config(path, **changes) -> str:
     ('configs/deploy/detection_onnxruntime_static.py', 'image.jpg',
      r"exports the task 'ObjectDetection', but .*mobileone_s0_8xb32_in1k.py is an mmpretrain model "
      r"\('Classification'\): use configs/deploy/classification_onnxruntime_\*.py"),
-    ('ncnn', 'image.jpg', r"backend 'ncnn' is not supported; the deploy configs here are for 'onnxruntime'"),
+    ('ncnn', 'image.jpg', r"backend 'ncnn' is not supported; the deploy configs here are for \['onnxruntime', "
+                          r"'openvino'\] \(configs/deploy/\*_onnxruntime_\*.py, \*_openvino_\*.py\) and ExecuTorch"),
     ('configs/deploy/classification_onnxruntime_static.py', 'not_an_image.jpg',
      'not_an_image.jpg is not an image mmcv can read'),
     ('configs/deploy/classification_onnxruntime_static.py', 'missing.jpg', 'image .*missing.jpg does not exist'),

@@ -1,0 +1,12 @@
+# mmdeploy 1.3.1's configs/mmpretrain/classification_dynamic.py: dynamic batch size and image size.
+_base_ = ['./classification_static.py']
+onnx_config = dict(dynamic_axes={
+    'input': {
+        0: 'batch',
+        2: 'height',
+        3: 'width'
+    },
+    'output': {
+        0: 'batch'
+    }
+})
