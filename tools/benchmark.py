@@ -3,8 +3,9 @@
 For MobileOne s0..s4 (backbone only) at 224x224 it times the training form
 and the re-parameterized form of each implementation in PyTorch eager, this
 package's fused form compiled (``torch.compile``), in bf16 where the processor
-has it, in ONNX Runtime fp32 and INT8, each with its error against fp32, and a
-training step, on the CPU and on CUDA when available; it times an fp32 GEMM
+has it, in ONNX Runtime fp32 and INT8, in OpenVINO f32, bf16 and INT8 (NNCF),
+in ExecuTorch XNNPACK fp32 and INT8 (batch 1), each with its error against
+fp32, and a training step, on the CPU and on CUDA when available; it times an fp32 GEMM
 alone as the compute ceiling, beside the processor's fp32 peak, prints the
 speed goals as ratios, and counts the classifier's parameters and FLOPs
 against mmpretrain's published figures (``mobileone_mm/benchmark/``). It
@@ -49,8 +50,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--gemm-size', type=int,
                         help='n of the n x n x n fp32 GEMM ceiling (default: 2048 on CPU, 8192 on CUDA)')
     parser.add_argument('--calibration-images', type=int,
-                        help='random images the ONNX Runtime INT8 model is calibrated on (default: 16)')
-    parser.add_argument('--threads', type=int, help='torch (and ONNX Runtime) CPU threads (default: torch\'s)')
+                        help='random images the INT8 models (ONNX Runtime, OpenVINO, ExecuTorch) are calibrated on '
+                        '(default: 16)')
+    parser.add_argument('--threads', type=int, help='torch, ONNX Runtime and OpenVINO CPU threads (default: torch\'s)')
     parser.add_argument('--tasks', action='store_true', default=None,
                         help='also time RetinaNet and DeepLabV3 with MobileOne and ResNet backbones (slow)')
     parser.add_argument('--quick', action='store_true',

@@ -27,16 +27,17 @@ class LatencyRow:
 
     ``form`` is ``train`` (training form, eval mode), ``fused`` or ``train
     step`` (training form, train mode, forward and backward); ``runtime``
-    ``eager``, ``torch.compile``, ``onnxruntime`` or ``executorch``; ``precision`` ``fp32``,
-    ``bf16`` or ``int8``. The timing fields are None for a way that is not
-    available on the machine, and ``note`` says why (else it names the
-    options). ``gflops_per_s`` (from the fused form's multiply-accumulates)
-    and ``ceiling_pct`` (of the GEMM timed alone) are None for the training
-    step. ``vs_mmpretrain`` is the median over the rounds of this time /
-    mmpretrain's (eager fp32, same form) in the same round: a paired ratio
-    that a slow spell of the machine cancels out of. ``max_rel_error`` and
-    ``cosine`` compare the outputs with the implementation's training form in
-    fp32 eager on the same inputs (None for the training forms themselves).
+    ``eager``, ``torch.compile``, ``onnxruntime``, ``openvino`` or
+    ``executorch``; ``precision`` ``fp32``, ``bf16`` or ``int8``. The timing
+    fields are None for a way that is not available on the machine, and
+    ``note`` says why (else it names the options). ``gflops_per_s`` (from the
+    fused form's multiply-accumulates) and ``ceiling_pct`` (of the GEMM timed
+    alone) are None for the training step. ``vs_mmpretrain`` is the median
+    over the rounds of this time / mmpretrain's (eager fp32, same form) in the
+    same round: a paired ratio that a slow spell of the machine cancels out
+    of. ``max_rel_error`` and ``cosine`` compare the outputs with the
+    implementation's training form in fp32 eager on the same inputs (None for
+    the training forms themselves).
     """
 
     device: str

@@ -1,4 +1,4 @@
-"""The ways to run a backbone that the benchmark times: eager, compiled, bf16, ONNX Runtime and ExecuTorch fp32/INT8.
+"""The ways to run a backbone that the benchmark times: eager, compiled, bf16, ONNX Runtime, OpenVINO, ExecuTorch.
 
 Each is a :class:`Candidate`: what it is (implementation, form, runtime,
 precision, a note on its options) and a function from an input batch to
@@ -13,6 +13,11 @@ this machine. How a user gets each one (README, "Performance"):
   ``configs/deploy/*_onnxruntime_dynamic.py`` or
   ``*_onnxruntime-int8_dynamic.py`` (the same static QDQ quantization,
   :func:`mobileone_mm.deploy.quantize.quantize_onnx`);
+- OpenVINO f32, bf16 (where the processor computes bf16 in hardware) and
+  INT8: ``tools/deploy.py`` with ``configs/deploy/*_openvino_*.py``,
+  ``*_openvino-bf16_*.py`` or ``*_openvino-int8_*.py`` (the same conversion
+  of the same ONNX export, and NNCF's quantization,
+  :func:`mobileone_mm.deploy.quantize.quantize_openvino`);
 - ExecuTorch XNNPACK fp32 and INT8, batch 1 (what phones run; a ``.pte``
   takes one input shape): ``tools/deploy.py`` with
   ``configs/deploy/*_executorch-xnnpack_static.py`` or
@@ -29,8 +34,9 @@ import torch.nn as nn
 
 from ..deploy.executorch_xnnpack import PteModel, executorch_threads, export_pte, quantize_for_xnnpack
 from ..deploy.onnxruntime_session import open_session
-from ..deploy.quantize import DEFAULT_QUANTIZATION, quantize_onnx
+from ..deploy.quantize import DEFAULT_QUANTIZATION, DEFAULT_QUANTIZATION_OF_BACKEND, quantize_onnx, quantize_openvino
 from ..deploy.task_models import TensorOutputs
+from ..utils.openvino_model import compile_openvino_model, save_openvino_model
 from .machine import cpu_native_bf16
 from .ort_sessions import export_onnx
 
@@ -113,22 +119,57 @@ def onnxruntime_run(path: str, threads: int) -> Run:
     return run
 
 
-def onnxruntime_candidates(model: nn.Module, image_size: int, directory: str, threads: int,
-                           calibration_images: int) -> List[Candidate]:
-    """``model`` exported to ONNX (batch free) in ONNX Runtime's CPU provider, in fp32 and quantized to INT8.
+def onnxruntime_candidates(fp32: str, image_size: int, threads: int, calibration_images: int) -> List[Candidate]:
+    """An ONNX export of a model (batch free) in ONNX Runtime's CPU provider, in fp32 and quantized to INT8.
 
     The INT8 model is calibrated on ``calibration_images`` random images
     (standard normal, as normalized images are), other than the timed ones,
     with the INT8 deploy configs' default settings (MinMax, per-channel
     weights): its error on the timed inputs is measured, not assumed.
     """
-    fp32 = export_onnx(model, torch.zeros(1, 3, image_size, image_size), directory, dynamic_batch=True,
-                       opset_version=INT8_OPSET)
     int8 = quantize_onnx(fp32, random_images(image_size, calibration_images), DEFAULT_QUANTIZATION)
     method = f'static QDQ, {DEFAULT_QUANTIZATION["method"]}, per-channel weights, {calibration_images} random images'
     return [Candidate('mobileone_mm', 'fused', 'onnxruntime', 'fp32', onnxruntime_run(fp32, threads),
                       'CPU provider, spinning off'),
             Candidate('mobileone_mm', 'fused', 'onnxruntime', 'int8', onnxruntime_run(int8, threads), method)]
+
+
+def openvino_run(model, precision: str, threads: int) -> Run:
+    request = compile_openvino_model(model, precision, threads).create_infer_request()
+
+    def run(inputs: torch.Tensor) -> List[np.ndarray]:
+        return list(request.infer({0: inputs.numpy()}).values())
+
+    return run
+
+
+def openvino_candidates(onnx_file: str, image_size: int, threads: int, calibration_images: int) -> List[Candidate]:
+    """An ONNX export of a model (batch free) converted to OpenVINO, run in f32, bf16 and quantized to INT8 by NNCF.
+
+    The bf16 row is timed only where the processor computes bf16 in hardware
+    (where OpenVINO's CPU default is bf16). The INT8
+    model is quantized with the OpenVINO INT8 deploy configs' default
+    settings, calibrated on the ONNX Runtime INT8 model's random images; what
+    it leaves in floating point computes in f32.
+    """
+    import openvino
+
+    xml_file = save_openvino_model(openvino.convert_model(onnx_file), f'{osp.splitext(onnx_file)[0]}.xml')
+    settings = DEFAULT_QUANTIZATION_OF_BACKEND['openvino']
+    int8 = quantize_openvino(xml_file, random_images(image_size, calibration_images), settings)
+    native = cpu_native_bf16()
+    if native:
+        bf16 = Candidate('mobileone_mm', 'fused', 'openvino', 'bf16', openvino_run(xml_file, 'bf16', threads),
+                         f'CPU, {native}')
+    else:
+        bf16 = Candidate('mobileone_mm', 'fused', 'openvino', 'bf16', None,
+                         'not timed: no bf16 in hardware (cpuinfo lacks amx_bf16 and avx512_bf16)')
+    method = (f'NNCF, preset {settings["preset"]}, {settings["activation_range"]} ranges, bias correction '
+              f'{settings["bias_correction"]}, {calibration_images} random images')
+    return [Candidate('mobileone_mm', 'fused', 'openvino', 'fp32', openvino_run(xml_file, 'f32', threads),
+                      f'CPU, f32, {threads} threads'),
+            bf16,
+            Candidate('mobileone_mm', 'fused', 'openvino', 'int8', openvino_run(int8, 'f32', threads), method)]
 
 
 def executorch_candidates(model: nn.Module, image_size: int, directory: str,
@@ -153,7 +194,7 @@ def executorch_candidates(model: nn.Module, image_size: int, directory: str,
 
 def fused_candidates(model: nn.Module, device: torch.device, image_size: int, directory: str,
                      calibration_images: int) -> Sequence[Candidate]:
-    """This package's fused ``model`` beyond PyTorch eager fp32: compiled, bf16, on the CPU ONNX Runtime and ExecuTorch.
+    """This package's fused ``model`` beyond eager fp32: compiled, bf16; on the CPU ONNX Runtime, OpenVINO, ExecuTorch.
 
     It resets dynamo first: dynamo keeps the compiled graphs of every
     MobileOne under the one forward it shares, at most 8 (recompile_limit),
@@ -162,8 +203,10 @@ def fused_candidates(model: nn.Module, device: torch.device, image_size: int, di
     torch._dynamo.reset()
     candidates = [compiled(model), bf16_autocast(model, device)]
     if device.type == 'cpu':
-        candidates += onnxruntime_candidates(model, image_size, directory, torch.get_num_threads(),
-                                             calibration_images)
+        onnx_file = export_onnx(model, torch.zeros(1, 3, image_size, image_size), directory, dynamic_batch=True,
+                                opset_version=INT8_OPSET)
+        candidates += onnxruntime_candidates(onnx_file, image_size, torch.get_num_threads(), calibration_images)
+        candidates += openvino_candidates(onnx_file, image_size, torch.get_num_threads(), calibration_images)
         candidates += executorch_candidates(model, image_size, directory, calibration_images)
     return candidates
 

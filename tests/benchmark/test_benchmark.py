@@ -62,7 +62,8 @@ def test_quick_run_writes_every_output(quick_run: Path) -> None:
 
 
 FUSED_WAYS = {('eager', 'fp32'), ('torch.compile', 'fp32'), ('eager', 'bf16'), ('onnxruntime', 'fp32'),
-              ('onnxruntime', 'int8'), ('executorch', 'fp32'), ('executorch', 'int8')}
+              ('onnxruntime', 'int8'), ('openvino', 'fp32'), ('openvino', 'bf16'), ('openvino', 'int8'),
+              ('executorch', 'fp32'), ('executorch', 'int8')}
 
 
 @pytest.mark.slow  # the whole benchmark, in its own process
