@@ -114,6 +114,9 @@ def deploy_and_check(args: argparse.Namespace) -> None:
     if result.precision_agreement is not None:
         print(f'{runtime} in {result.inference_precision} (the deploy config\'s inference_precision '
               f'{inference_precision(deploy_cfg)!r}) vs PyTorch: {result.precision_agreement.summary}')
+    elif result.inference_precision is not None and inference_precision(deploy_cfg) not in ('f32', 'default'):
+        print(f'{runtime} computes in {result.inference_precision} on this CPU, not in the deploy config\'s '
+              f'{inference_precision(deploy_cfg)!r} (no {inference_precision(deploy_cfg)} in hardware)')
     if result.sdk_agreement is not None:
         print(f'wrote the SDK files beside it; mmdeploy SDK vs PyTorch at the original size: '
               f'{result.sdk_agreement.summary}')

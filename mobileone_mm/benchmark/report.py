@@ -148,8 +148,8 @@ def format_report(result: BenchmarkResult, markdown: bool = False) -> str:
                      f'in fp32 eager, same inputs; every field of every row is in latency.csv',
                      latency_table(rows, markdown)]
     if result.goals:
-        sections += ['\nGoals of the fused backbone (batch 8): ratios of this run\'s medians; INT8\'s metric on the '
-                     'demo checkpoints: tools/deploy.py with a *_onnxruntime-int8_dynamic.py deploy config',
+        sections += ['\nGoals of the fused backbone (batch 8): ratios of this run\'s medians; the metric of bf16 and '
+                     'INT8 on the demo checkpoints: tools/deploy.py with a *-int8_* or *-bf16_* deploy config',
                      goal_table(result.goals, markdown)]
     if result.tasks:
         sections += ['\nTask models, batch 1, network forward (mode="tensor", no post-processing)',

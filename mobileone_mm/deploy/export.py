@@ -168,9 +168,9 @@ def deploy(deploy_cfg: Union[str, Config],
     model_cfg = load_model_config(model_cfg, cfg_options)
     check_deploy_config(deploy_cfg, model_cfg)
     backend = deploy_cfg.backend_config.type
-    openvino = backend == Backend.OPENVINO.value
-    precision = inference_precision(deploy_cfg) if openvino else None
-    if openvino and dump_info:
+    is_openvino = backend == Backend.OPENVINO.value
+    precision = inference_precision(deploy_cfg) if is_openvino else None
+    if is_openvino and dump_info:
         raise ValueError('--dump-info: the SDK files are for ONNX Runtime; the mmdeploy SDK wheel (mmdeploy-runtime) '
                          'runs no OpenVINO model')
     quantization = quantization_settings(deploy_cfg)
@@ -187,10 +187,10 @@ def deploy(deploy_cfg: Union[str, Config],
                 # a copy: export2SDK pops keys of the model config (e.g. its head's type)
                 export2SDK(copy.deepcopy(deploy_cfg), copy.deepcopy(model_cfg), work_dir, pth=checkpoint,
                            device=device)
-        checked_cfg = with_inference_precision(deploy_cfg, 'f32') if openvino else deploy_cfg
+        checked_cfg = with_inference_precision(deploy_cfg, 'f32') if is_openvino else deploy_cfg
         result = check_backend_files(checked_cfg, model_cfg, checkpoint, backend_files, test_image or image, device,
                                      reference)
-        if openvino:
+        if is_openvino:
             result.inference_precision = computed_precision(compile_openvino_model(backend_files[0], precision))
             if result.inference_precision != 'f32' and quantization is None:
                 result.precision_agreement = check_backend_files(deploy_cfg, model_cfg, checkpoint, backend_files,
@@ -204,7 +204,7 @@ def deploy(deploy_cfg: Union[str, Config],
                                                            quantization['num_images'])
             result.calibration_inputs = calibration_inputs(deploy_cfg, model_cfg, reference,
                                                            result.calibration_images, device)
-            quantize = quantize_openvino if openvino else quantize_onnx
+            quantize = quantize_openvino if is_openvino else quantize_onnx
             result.int8_file = quantize(backend_files[0], result.calibration_inputs, quantization)
     return result
 
