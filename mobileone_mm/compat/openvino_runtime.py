@@ -43,7 +43,8 @@ class OpenVINOCoreWrapper(torch.nn.Module):
         import openvino
 
         super().__init__()
-        self.model, self.precision_hint = openvino.Core().read_model(ir_model_file), precision
+        self.model = openvino.Core().read_model(ir_model_file)
+        self.precision_hint = precision
         self.compile()
         self.output_names = list(output_names or [port.get_any_name() for port in self.compiled.outputs])
 
@@ -62,9 +63,9 @@ class OpenVINOCoreWrapper(torch.nn.Module):
             self.model.reshape(shapes)
         except RuntimeError as error:  # e.g. a static segmentor, whose export fixed its resizes
             expected = {port.get_any_name(): port.get_partial_shape().to_string() for port in self.model.inputs}
-            raise ValueError(f'the OpenVINO model takes inputs of {expected}, not '
-                             f'{ {name: shape.to_string() for name, shape in shapes.items()} }, and cannot be reshaped '
-                             'to them: use a dynamic deploy config') from error
+            given = {name: shape.to_string() for name, shape in shapes.items()}
+            raise ValueError(f'the OpenVINO model takes inputs of {expected}, not {given}, and cannot be reshaped to '
+                             'them: use a dynamic deploy config') from error
         self.compile()
 
     @property

@@ -92,8 +92,8 @@ def compare_openvino_precisions(deploy_cfg: Config, model_cfg: Config, checkpoin
     compiled = {name: compile_openvino_model(path, model_precision, threads)
                 for name, (path, model_precision) in models.items()}
     ran = computed_precision(compiled['reduced'])
-    names = {'f32': 'OpenVINO f32', 'reduced': f'OpenVINO {ran}' if int8_file is None else
-             'OpenVINO INT8' + ('' if ran == 'f32' else f' ({ran} elsewhere)')}
+    int8 = 'OpenVINO INT8' + ('' if ran == 'f32' else f' ({ran} elsewhere)')
+    names = {'f32': 'OpenVINO f32', 'reduced': int8 if int8_file else f'OpenVINO {ran}'}
     latency = time_openvino_models(compiled, timing_input)
     rows = [PrecisionRow('PyTorch fp32', evaluate_pytorch(model_cfg, checkpoint, osp.join(work_dir, 'test_pytorch')))]
     for name, (path, model_precision) in models.items():

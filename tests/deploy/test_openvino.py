@@ -90,6 +90,29 @@ def test_conversion_refuses_what_openvino_convert_model_cannot_honour(mo_options
     assert not (tmp_path / 'ir').exists()
 
 
+class FlattenToFixedSize(torch.nn.Module):
+    """A static graph whose Reshape fixes its size, as a static export's resizes do."""
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs.reshape(1, 3 * 8 * 8)
+
+
+def test_a_static_model_is_reshaped_to_another_input_where_its_graph_allows(tmp_path):
+    torch.onnx.export(torch.nn.Conv2d(3, 4, 3), torch.randn(1, 3, 8, 8), str(tmp_path / 'conv.onnx'),
+                      input_names=['input'], output_names=['output'], dynamo=False)
+    torch.onnx.export(FlattenToFixedSize(), torch.randn(1, 3, 8, 8), str(tmp_path / 'fixed.onnx'),
+                      input_names=['input'], output_names=['output'], dynamo=False)
+    conv = OpenVINOCoreWrapper(convert_onnx(str(tmp_path / 'conv.onnx'), str(tmp_path), {'input': [1, 3, 8, 8]},
+                                            ['output']), precision='f32')
+    assert conv({'input': torch.randn(2, 3, 16, 16)})['output'].shape == (2, 4, 14, 14)
+    assert conv({'input': torch.randn(1, 3, 8, 8)})['output'].shape == (1, 4, 6, 6)
+    fixed = OpenVINOCoreWrapper(convert_onnx(str(tmp_path / 'fixed.onnx'), str(tmp_path), {'input': [1, 3, 8, 8]},
+                                             ['output']), precision='f32')
+    with pytest.raises(ValueError, match=r"^the OpenVINO model takes inputs of \{'input': '\[1,3,8,8\]'\}, not "
+                                         r"\{'input': '\[1,3,16,16\]'\}, and cannot be reshaped to them: use a dynamic"):
+        fixed({'input': torch.randn(1, 3, 16, 16)})
+
+
 def test_the_wrapper_runs_in_the_deploy_config_s_precision_on_the_cpu_only(tmp_path):
     xml_file = convert_onnx(write_onnx(tmp_path / 'end2end.onnx'), str(tmp_path), {'input': [1, 3, 8, 8]},
                             ['output'])
