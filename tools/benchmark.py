@@ -11,7 +11,11 @@ speed goals as ratios, and counts the classifier's parameters and FLOPs
 against mmpretrain's published figures (``mobileone_mm/benchmark/``). It
 prints the tables and writes ``latency.csv``, ``sizes.csv``, ``gemm.csv``,
 ``goals.csv`` (``tasks.csv`` with ``--tasks``), ``benchmark.json`` and
-``latency_<device>_b<batch>.png`` into ``--out-dir``.
+``latency_<device>_b<batch>.png`` into ``--out-dir``. With ``--choice`` it
+also times whole ImageNet classifiers of MobileOne S0..S4 and timm's mobile
+networks in every CPU runtime, and writes ``choice.csv``, ``verdicts.csv`` and
+``choice_<runtime>_<precision>_b<batch>.png`` (latency against published
+top-1, the Pareto front marked).
 
 Run it on an otherwise idle machine; absolute times move between machines and
 runs, so compare the ratios of one run.
@@ -19,6 +23,7 @@ runs, so compare the ratios of one run.
 Example:
     python tools/benchmark.py --out-dir work_dirs/benchmark
     python tools/benchmark.py --quick --out-dir /tmp/bench_smoke   # s0, batch 1, a few repeats
+    python tools/benchmark.py --choice --archs s0 --out-dir work_dirs/choice   # the backbone choice
 """
 from stack_notices import silence_stack_notices  # first: the imports below trigger them
 
@@ -55,6 +60,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--threads', type=int, help='torch, ONNX Runtime and OpenVINO CPU threads (default: torch\'s)')
     parser.add_argument('--tasks', action='store_true', default=None,
                         help='also time RetinaNet and DeepLabV3 with MobileOne and ResNet backbones (slow)')
+    parser.add_argument('--choice', action='store_true', default=None,
+                        help="also time whole classifiers of MobileOne and timm's mobile networks in every CPU "
+                        'runtime, with the Pareto plots (slow)')
     parser.add_argument('--quick', action='store_true',
                         help='smoke test: s0, batch 1, 3 repeats, training step on 2 images; flags still override')
     parser.add_argument('--markdown', action='store_true', help='print markdown tables')

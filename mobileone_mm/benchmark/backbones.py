@@ -4,7 +4,7 @@ import dataclasses
 import functools
 import tempfile
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -188,14 +188,14 @@ def fill_ceiling_pct(rows: Sequence[LatencyRow], ceiling_gflops_per_s: float) ->
             row.ceiling_pct = 100 * row.gflops_per_s / ceiling_gflops_per_s
 
 
-def time_candidates(device: torch.device, arch: str, batch: int, candidates: Dict[str, Candidate],
-                    params: Dict[str, int], inputs: torch.Tensor, references: Dict[str, object], size: SizeRow,
-                    config: BenchmarkConfig) -> List[LatencyRow]:
-    """Runs each available candidate once for its error, then times them all in turn on ``inputs``.
+def first_outputs(candidates: Dict[str, Candidate], inputs: torch.Tensor
+                  ) -> Tuple[Dict[str, object], Dict[str, Candidate]]:
+    """Runs each available candidate once on ``inputs``: the outputs of those that ran, and those that cannot.
 
     A candidate that fails on its first call (e.g. ``torch.compile`` without
-    a compiler) becomes a row whose note is the error, not an abort; one of
-    another static batch size (a ``.pte``) a row saying which it takes.
+    a compiler) comes back without its run and with a note naming the error,
+    one of another static batch size (a ``.pte``) with one saying which it
+    takes.
     """
     outputs, untimed = {}, {}
     for name, candidate in candidates.items():
@@ -208,6 +208,17 @@ def time_candidates(device: torch.device, arch: str, batch: int, candidates: Dic
             except Exception as error:  # noqa: BLE001 - the row reports it; the other candidates still run
                 untimed[name] = dataclasses.replace(candidate, run=None, note=f'failed: {type(error).__name__}: '
                                                     f'{str(error).splitlines()[0] if str(error) else ""}')
+    return outputs, untimed
+
+
+def time_candidates(device: torch.device, arch: str, batch: int, candidates: Dict[str, Candidate],
+                    params: Dict[str, int], inputs: torch.Tensor, references: Dict[str, object], size: SizeRow,
+                    config: BenchmarkConfig) -> List[LatencyRow]:
+    """Runs each available candidate once for its error (:func:`first_outputs`), then times them all in turn.
+
+    A candidate that cannot run becomes a row whose note says why, not an abort.
+    """
+    outputs, untimed = first_outputs(candidates, inputs)
     candidates = {**candidates, **untimed}
     calls = {name: functools.partial(candidates[name].run, inputs) for name in outputs}
     seconds = time_interleaved(calls, device, config.warmup, config.repeats)

@@ -33,6 +33,9 @@ class BenchmarkConfig:
         calibration_images (int): Random images the ONNX Runtime INT8 model
             is calibrated on. Defaults to 16.
         tasks (bool): Also time RetinaNet and DeepLabV3. Defaults to False.
+        choice (bool): Also time whole classifiers of MobileOne and timm's
+            mobile networks in every CPU runtime (:mod:`.choice`). Defaults
+            to False.
         config_dir (str, optional): This project's ``configs/`` folder, which
             ``tasks`` needs (it is not part of the installed package).
             Defaults to None.
@@ -48,6 +51,7 @@ class BenchmarkConfig:
     gemm_size: Optional[int] = None
     calibration_images: int = 16
     tasks: bool = False
+    choice: bool = False
     config_dir: Optional[str] = None
 
     @classmethod

@@ -25,8 +25,11 @@ def export_onnx(model: nn.Module, inputs: torch.Tensor, directory: str, dynamic_
     """
     path = osp.join(directory, 'model.onnx')
     dynamic_axes = {'input': {0: 'batch'}} if dynamic_batch else None
-    torch.onnx.export(TensorOutputs(model, mode=None), (inputs, ), path, dynamo=False, opset_version=opset_version,
-                      input_names=['input'], dynamic_axes=dynamic_axes)
+    # the wrapper in the model's own mode: the exporter puts the module it exports back in that module's mode
+    # afterwards, recursively, and a new wrapper is in training mode (BN of an eval model would then train)
+    program = TensorOutputs(model, mode=None).train(model.training)
+    torch.onnx.export(program, (inputs, ), path, dynamo=False, opset_version=opset_version, input_names=['input'],
+                      dynamic_axes=dynamic_axes)
     return path
 
 

@@ -8,6 +8,7 @@ import textwrap
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from .backbones import LatencyRow
+from .choice import WAYS, ChoiceRow, Verdict, choice_plots
 from .gemm import GemmRow
 from .goals import GoalRow
 from .run import BenchmarkResult
@@ -114,6 +115,48 @@ def task_table(rows: Sequence[TaskRow], markdown: bool) -> str:
     return format_table(header, cells, markdown)
 
 
+# Console column of each way of the backbone choice.
+WAY_COLUMNS = {('eager', 'fp32'): 'eager', ('onnxruntime', 'fp32'): 'ORT', ('onnxruntime', 'int8'): 'ORT i8',
+               ('openvino', 'fp32'): 'OV', ('openvino', 'bf16'): 'OV bf16', ('openvino', 'int8'): 'OV i8',
+               ('executorch', 'fp32'): 'ET', ('executorch', 'int8'): 'ET i8'}
+assert set(WAY_COLUMNS) == {(runtime, precision) for runtime, precisions in WAYS.items() for precision in precisions}
+
+
+def choice_table(rows: Sequence[ChoiceRow], batch: int, markdown: bool) -> str:
+    """One line per network: published top-1, size, and its median ms each way (``*``: on that way's Pareto front).
+
+    A way that did not run a network shows ``-``, its reason a numbered footnote.
+    """
+    by_network: Dict[str, Dict[Tuple[str, str], ChoiceRow]] = {}
+    for row in rows:
+        if row.batch == batch:
+            by_network.setdefault(row.network, {})[row.runtime, row.precision] = row
+    notes: Dict[str, int] = {}
+    cells = []
+    for network, ways in by_network.items():
+        first = next(iter(ways.values()))
+        times = []
+        for way in WAY_COLUMNS:
+            row = ways.get(way)
+            if row is None or row.median_ms is None:
+                times.append('-' if row is None else f'-[{notes.setdefault(row.note, len(notes) + 1)}]')
+            else:
+                times.append(f'{row.median_ms:.2f}' + ('*' if row.on_front else ''))
+        cells.append([network, f'{first.published_top1:.1f}', f'{first.params / 1e6:.2f}', f'{first.macs / 1e9:.2f}',
+                      *times])
+    header = ['network', 'top-1', 'params M', 'GMACs', *WAY_COLUMNS.values()]
+    footnotes = [wrap(f'[{number}] {note}', '    ') for note, number in notes.items()]
+    return '\n'.join([format_table(header, cells, markdown), *footnotes])
+
+
+def verdict_table(rows: Sequence[Verdict], markdown: bool) -> str:
+    header = ['runtime', 'prec', 'batch', 'networks', 'MobileOne / them', 'range', 'verdict']
+    cells = [[row.runtime, row.precision, str(row.batch), str(row.compared), optional(row.geometric_mean, '.2f'),
+              '' if row.fastest_ratio is None else f'{row.fastest_ratio:.2f}..{row.slowest_ratio:.2f}', row.verdict]
+             for row in rows]
+    return format_table(header, cells, markdown)
+
+
 def wrap(text: str, indent: str = '') -> str:
     """``text`` in lines of at most :data:`CONSOLE_WIDTH` characters, the later ones indented."""
     blank_lines = text[:len(text) - len(text.lstrip('\n'))]  # a title's leading blank line stays
@@ -154,6 +197,18 @@ def format_report(result: BenchmarkResult, markdown: bool = False) -> str:
     if result.tasks:
         sections += ['\nTask models, batch 1, network forward (mode="tensor", no post-processing)',
                      task_table(result.tasks, markdown)]
+    for batch in sorted({row.batch for row in result.choice}):
+        sections += [wrap(f'\nBackbone choice, batch {batch}: whole ImageNet classifiers, 224x224, CPU, median ms '
+                          'in interleaved rounds per way ("*": on that way\'s Pareto front of latency and top-1; ORT: '
+                          'ONNX Runtime, OV: OpenVINO, ET: ExecuTorch XNNPACK, i8: INT8); MobileOne fused, timm\'s '
+                          're-parameterized where timm offers it; published top-1: MobileOne from the paper, the '
+                          'others from timm\'s results table (sources in choice.csv)'),
+                     choice_table(result.choice, batch, markdown)]
+    if result.verdicts:
+        sections += [wrap('\nWhere MobileOne stands, per way: the geometric mean over the other networks within its '
+                          'top-1 range of MobileOne\'s latency at their top-1 (interpolated between its archs) over '
+                          'theirs; below 1 MobileOne is faster at equal accuracy (ahead below 0.9, behind above 1.1)'),
+                     verdict_table(result.verdicts, markdown)]
     if markdown:
         return '\n'.join(sections)
     return '\n'.join(section if '\n' in section.strip('\n') else wrap(section) for section in sections)
@@ -211,7 +266,8 @@ def plot_latency(result: BenchmarkResult, device: str, batch: int, path: str) ->
 def write_results(result: BenchmarkResult, out_dir: str) -> List[str]:
     """Writes the CSVs, ``benchmark.json`` and one PNG per device and batch size; returns their paths."""
     os.makedirs(out_dir, exist_ok=True)
-    tables = dict(gemm=result.gemm, sizes=result.sizes, latency=result.latency, tasks=result.tasks, goals=result.goals)
+    tables = dict(gemm=result.gemm, sizes=result.sizes, latency=result.latency, tasks=result.tasks, goals=result.goals,
+                  choice=result.choice, verdicts=result.verdicts)
     paths = []
     for name, rows in tables.items():
         if rows:
@@ -223,4 +279,4 @@ def write_results(result: BenchmarkResult, out_dir: str) -> List[str]:
     for device, batch in sorted({(row.device, row.batch) for row in result.latency if row.form != 'train step'}):
         paths.append(osp.join(out_dir, f'latency_{device}_b{batch}.png'))
         plot_latency(result, device, batch, paths[-1])
-    return paths
+    return paths + choice_plots(result.choice, out_dir)

@@ -11,7 +11,9 @@ the backbone alone (stem and 4 stages, no head) at 224x224 in float32:
   (:mod:`.runtimes`): ``torch.compile`` (inductor, frozen weights), eager
   bf16 autocast where the processor computes bf16 in hardware, and, on the
   CPU, exported to ONNX (opset 13, TorchScript exporter) in ONNX Runtime's
-  CPU provider in fp32 and quantized to INT8, each with its outputs'
+  CPU provider in fp32 and quantized to INT8, the same export in OpenVINO in
+  f32, bf16 (where the processor computes it) and NNCF's INT8, and lowered
+  to ExecuTorch's XNNPACK in fp32 and INT8 (batch 1), each with its outputs'
   relative error and cosine against the training form in fp32 eager;
 - one training step (forward and backward in train mode, no optimizer) of
   each implementation's training form, and of this package's with
@@ -28,7 +30,9 @@ the figures of mmpretrain's metafile, read from the installed mmpretrain
 (:mod:`.sizes`). Optionally it times RetinaNet and DeepLabV3 with MobileOne
 and with ResNet backbones (network forward only, no post-processing), in
 PyTorch eager and, on the CPU, exported to ONNX in ONNX Runtime
-(:mod:`.tasks`). ONNX Runtime's threads do not spin between runs, so that
+(:mod:`.tasks`), and whole classifiers of MobileOne and timm's mobile
+networks in every CPU runtime, for the choice of a backbone (:mod:`.choice`).
+ONNX Runtime's threads do not spin between runs, so that
 they do not slow whatever is timed next. Every model gets realistic weights
 (Kaiming convs, random BN statistics) and denormals are flushed: with default BN statistics a random
 MobileOne in eval mode runs into denormal floats, 100x slower on CPU. On
@@ -42,7 +46,7 @@ Example:
 """
 import gc
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import Dict, List, Sequence
 
@@ -51,6 +55,7 @@ from tqdm import tqdm
 
 from ..utils.logging import quiet_mmengine_logger
 from .backbones import LatencyRow, benchmark_arch, fill_ceiling_pct
+from .choice import ChoiceRow, Verdict, benchmark_choice, verdicts
 from .config import BenchmarkConfig
 from .gemm import GEMM_SIZES, GemmRow, gemm_ceiling
 from .goals import GoalRow, goals
@@ -70,6 +75,8 @@ class BenchmarkResult:
     latency: List[LatencyRow]
     tasks: List[TaskRow]
     goals: List[GoalRow]
+    choice: List[ChoiceRow] = field(default_factory=list)
+    verdicts: List[Verdict] = field(default_factory=list)
 
 
 def use_ieee_fp32_on_cuda() -> None:
@@ -81,7 +88,8 @@ def use_ieee_fp32_on_cuda() -> None:
 
 def environment(devices: Sequence[str]) -> Dict[str, object]:
     """Versions, processor, its flags that matter here, and threads, for the record."""
-    packages = ('torch', 'mmengine', 'mmcv', 'mmpretrain', 'timm', 'onnx', 'onnxruntime')
+    packages = ('torch', 'mmengine', 'mmcv', 'mmpretrain', 'timm', 'onnx', 'onnxruntime', 'openvino', 'nncf',
+                'executorch')
     flags = sorted(cpu_flags() & set(RECORDED_FLAGS))
     info = dict(python=platform.python_version(), **{package: version(package) for package in packages},
                 processor=cpu_name(), cpu_flags=flags, threads=torch.get_num_threads(), flush_denormal=True)
@@ -127,4 +135,7 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkResult:
             if config.tasks:
                 models = task_models(config.archs, config.config_dir)
                 result.tasks += benchmark_tasks(device, models, config.slow_repeats)
+        if config.choice:
+            result.choice = benchmark_choice(config)
+            result.verdicts = verdicts(result.choice)
     return result
