@@ -124,7 +124,8 @@ def test_quick_run_sizes_match_mmpretrain(quick_run: Path) -> None:
 @pytest.mark.slow  # the whole benchmark, in its own process
 def test_quick_run_json(quick_run: Path) -> None:
     result = json.loads((quick_run / 'benchmark.json').read_text())
-    assert set(result) == {'environment', 'config', 'gemm', 'sizes', 'latency', 'tasks', 'goals'}
+    assert set(result) == {'environment', 'config', 'gemm', 'sizes', 'latency', 'tasks', 'goals', 'choice', 'verdicts'}
+    assert result['choice'] == result['verdicts'] == []  # only with --choice
     assert result['environment']['threads'] >= 1
     assert [gemm['when'] for gemm in result['gemm']] == ['start', 'end']  # timed alone, before and after the models
     for gemm in result['gemm']:
