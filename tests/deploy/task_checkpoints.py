@@ -9,14 +9,17 @@ statistics, drawn independently of the activations, let those grow to 1e5
 through depth and saturate the heads (one-hot softmax, every RetinaNet score
 1.0), which leaves the ONNX comparisons nothing to compare.
 """
+import contextlib
 import copy
+import io
 import math
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Optional
+from typing import Callable, Optional
 
 import mmcv
 import numpy as np
+import pytest
 import torch
 import torch.nn as nn
 from mmengine.config import Config
@@ -185,3 +188,21 @@ def initialised_checkpoint(config: str, path: Path, image: str) -> str:
         aim_retinanet_detections_(model, image)
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
     return str(path)
+
+
+def deploy_demo_task(task: str, deploy_config: str, demo_dir: Path, run_tool: Callable,
+                     *options: str) -> SimpleNamespace:
+    """``tools/deploy.py`` with ``deploy_config`` on the task's demo config and a random checkpoint of it.
+
+    Runs in ``demo_dir`` (the demo configs read ``data/demo/...``) with :data:`CALIBRATION_IMAGES` calibration
+    images into ``demo_dir/<task>_<config name>``; what the tool printed is kept (and printed again for the log).
+    """
+    config, image = str(ROOT / DEMO[task][0]), f'data/demo/{DEMO[task][2]}'
+    work_dir = demo_dir / f'{task}_{Path(deploy_config).stem}'
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()) as printed:
+        patch.chdir(demo_dir)
+        checkpoint = initialised_checkpoint(config, demo_dir / f'{task}.pth', image)
+        run_tool('deploy', deploy_config, config, checkpoint, image, '--work-dir', str(work_dir),
+                 '--calib-images', str(CALIBRATION_IMAGES), *options)
+    print(printed.getvalue())
+    return SimpleNamespace(task=task, config=config, work_dir=work_dir, printed=printed.getvalue())

@@ -1,6 +1,4 @@
 """OpenVINO through mmdeploy's own backend: converted with openvino.convert_model, run with openvino.Core, checked."""
-import contextlib
-import io
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -9,7 +7,7 @@ import openvino
 import pytest
 import torch
 from mmengine.config import Config
-from task_checkpoints import CALIBRATION_IMAGES, DEMO, ROOT, initialised_checkpoint
+from task_checkpoints import CALIBRATION_IMAGES, DEMO, ROOT, deploy_demo_task
 
 from mobileone_mm.compat.openvino_conversion import convert_onnx
 from mobileone_mm.compat.openvino_runtime import OpenVINOCoreWrapper, build_core_wrapper
@@ -153,17 +151,8 @@ def test_nncf_settings_refuse_bad_values(quantization, message):
                                           for task in DEMO])
 def openvino_int8_deploy(request, demo_dir, run_tool) -> SimpleNamespace:
     """``tools/deploy.py`` with the task's OpenVINO INT8 deploy config on its demo config, once per run."""
-    task = request.param
-    config, image = str(ROOT / DEMO[task][0]), f'data/demo/{DEMO[task][2]}'
-    deploy_config = next((ROOT / 'configs/deploy').glob(f'{task}_openvino-int8_*.py'))
-    work_dir = demo_dir / f'{task}_openvino_int8'
-    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()) as printed:
-        patch.chdir(demo_dir)  # the demo configs read data/demo/...
-        checkpoint = initialised_checkpoint(config, demo_dir / f'{task}.pth', image)
-        run_tool('deploy', str(deploy_config), config, checkpoint, image, '--work-dir', str(work_dir),
-                 '--calib-images', str(CALIBRATION_IMAGES))
-    print(printed.getvalue())
-    return SimpleNamespace(task=task, work_dir=work_dir, printed=printed.getvalue())
+    deploy_config = next((ROOT / 'configs/deploy').glob(f'{request.param}_openvino-int8_*.py'))
+    return deploy_demo_task(request.param, str(deploy_config), demo_dir, run_tool)
 
 
 @pytest.mark.slow

@@ -1,6 +1,4 @@
 """INT8 deployment: static quantization calibrated on the config's training images, and its metric beside fp32's."""
-import contextlib
-import io
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,7 +8,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from mmengine.config import Config
-from task_checkpoints import CALIBRATION_IMAGES, DEMO, initialised_checkpoint
+from task_checkpoints import CALIBRATION_IMAGES, DEMO, deploy_demo_task, initialised_checkpoint
 
 from mobileone_mm.deploy.quantize import (
     CalibrationError,
@@ -38,16 +36,7 @@ def int8_deploy(request, demo_dir, run_tool) -> SimpleNamespace:
     The checkpoint has random weights (:func:`initialised_checkpoint`); what the tool printed is kept. The
     tests of one task run on one pytest-xdist worker (``--dist loadgroup``), which runs the tool once.
     """
-    task = request.param
-    config, image = str(ROOT / DEMO[task][0]), f'data/demo/{DEMO[task][2]}'
-    work_dir = demo_dir / f'{task}_int8'
-    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()) as printed:
-        patch.chdir(demo_dir)  # the demo configs read data/demo/...
-        checkpoint = initialised_checkpoint(config, demo_dir / f'{task}.pth', image)
-        run_tool('deploy', int8_config(task), config, checkpoint, image, '--work-dir', str(work_dir),
-                 '--calib-images', str(CALIBRATION_IMAGES), '--dump-info')
-    print(printed.getvalue())
-    return SimpleNamespace(task=task, config=config, work_dir=work_dir, printed=printed.getvalue())
+    return deploy_demo_task(request.param, int8_config(request.param), demo_dir, run_tool, '--dump-info')
 
 
 @pytest.mark.slow
